@@ -1,0 +1,1 @@
+"""Telemetry server: ingest API, storage, event bus and live dashboard."""

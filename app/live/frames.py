@@ -1,0 +1,83 @@
+"""Server-sent event frames, and the log of recent ones a reconnecting viewer can replay.
+
+Frames are encoded once, to bytes, and the same bytes go to every viewer. The frames a
+topic gets in one tick are kept together as one entry of the log, so a log of N entries
+covers N ticks whatever the number of devices. Event ids are `<run>-<sequence>`: the
+run changes at every start of the server, so an id from before a restart is recognised
+as unknown and answered with a fresh snapshot. Replaying a frame twice is harmless:
+every frame replaces an element by id.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+def encode(event: str, data: str, event_id: str | None = None) -> bytes:
+    """One SSE frame; multi-line data becomes several data: lines."""
+    lines = [f"id: {event_id}"] if event_id else []
+    lines.append(f"event: {event}")
+    lines.extend(f"data: {line}" for line in data.splitlines() or [""])
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """The frames of one topic in one tick, as sent."""
+
+    last: int
+    topic: str
+    data: bytes
+
+
+class FrameLog:
+    """Numbers frames and keeps the last `size` ticks' worth of each topic for replay."""
+
+    def __init__(self, size: int) -> None:
+        self.run = secrets.token_hex(4)
+        self._sequence = 0
+        self._recent: deque[Entry] = deque(maxlen=size)
+        self._gaps: dict[str, int] = {}  # topic -> sequence after which frames were not kept
+
+    @property
+    def last_id(self) -> str:
+        """The id of the newest frame (what a snapshot stands for)."""
+        return f"{self.run}-{self._sequence}"
+
+    def append(self, topic: str, frames: Iterable[tuple[str, str]]) -> bytes:
+        """Encode (event, data) frames with the next ids, keep them, return the bytes."""
+        parts = []
+        for event, data in frames:
+            self._sequence += 1
+            parts.append(encode(event, data, f"{self.run}-{self._sequence}"))
+        blob = b"".join(parts)
+        if parts:
+            self._recent.append(Entry(self._sequence, topic, blob))
+        return blob
+
+    def gap(self, topic: str) -> None:
+        """Updates of `topic` from now on may be left out: replays across it are refused."""
+        self._gaps[topic] = self._sequence
+
+    def since(self, topic: str, last_event_id: str | None) -> list[bytes] | None:
+        """The frames of `topic` after `last_event_id`, or None if they cannot all be given.
+
+        None means: no id, an id from another run, or one older than the log holds; the
+        viewer needs a snapshot instead.
+        """
+        if not last_event_id:
+            return None
+        run, _, number = last_event_id.partition("-")
+        if run != self.run or not number.isdigit():
+            return None
+        sequence = int(number)
+        if sequence > self._sequence or self._gaps.get(topic, -1) >= sequence:
+            return None
+        if self._recent and len(self._recent) == self._recent.maxlen:
+            oldest_kept = self._recent[0].last
+            if sequence < oldest_kept:
+                return None  # entries after `sequence` may have fallen out of the log
+        return [e.data for e in self._recent if e.last > sequence and e.topic == topic]

@@ -1,0 +1,46 @@
+"""The live views' starting point, read from the database when the server starts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine, select
+
+from app.db import translate_storage_errors
+from app.live.state import MINUTE, SPARK_MINUTES, DeviceView
+from app.telemetry.models import Device, RollupMinute, Series
+from app.telemetry.rollups import floor_time
+
+
+def load_views(engine: Engine, now: datetime) -> list[DeviceView]:
+    """Every device, with its latest values, last hour by minute and last-seen time."""
+    since = floor_time(now, MINUTE) - MINUTE * SPARK_MINUTES
+    with translate_storage_errors(), engine.connect() as conn:
+        devices = conn.execute(
+            select(Device.id, Device.name, Device.last_seen_at).order_by(Device.name)
+        ).all()
+        series = conn.execute(
+            select(
+                Series.id, Series.device_id, Series.quantity, Series.latest_value, Series.latest_at
+            )
+        ).all()
+        minutes = conn.execute(
+            select(
+                RollupMinute.series_id, RollupMinute.bucket, RollupMinute.sum, RollupMinute.count
+            ).where(RollupMinute.bucket >= since)
+        ).all()
+    by_series: dict[int, dict[datetime, tuple[float, int]]] = {}
+    for series_id, bucket, total, count in minutes:
+        by_series.setdefault(series_id, {})[bucket] = (total, count)
+    latest: dict[int, dict[str, tuple[float, datetime]]] = {}
+    history: dict[int, dict[str, dict[datetime, tuple[float, int]]]] = {}
+    for series_id, device_id, quantity, value, at in series:
+        if value is not None and at is not None:
+            latest.setdefault(device_id, {})[quantity] = (value, at)
+        history.setdefault(device_id, {})[quantity] = by_series.get(series_id, {})
+    views = []
+    for device_id, name, last_seen in devices:
+        view = DeviceView(device_id, name)
+        view.restore(latest.get(device_id, {}), history.get(device_id, {}), last_seen)
+        views.append(view)
+    return views

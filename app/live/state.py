@@ -1,0 +1,148 @@
+"""What the live views show of each device, kept in memory and folded from events.
+
+A device's status comes from its own rhythm: the usual interval between its readings
+(the median of the last few gaps between their measured_at) sets when it is late (3
+intervals without hearing from it) and offline (10). Silence is counted from when the
+server last received something from it, not from the device's clock. The sparkline
+of each quantity is the mean of each of the last 60 minutes, missing minutes left out.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from app.telemetry.events import MeasurementInserted
+from app.telemetry.quantities import KNOWN_QUANTITIES
+from app.telemetry.rollups import floor_time
+
+LATE_AFTER = 3  # intervals of silence
+OFFLINE_AFTER = 10
+ASSUMED_INTERVAL = timedelta(seconds=60)  # until a device has shown its own rhythm
+GAPS_KEPT = 12
+SPARK_MINUTES = 60
+MINUTE = timedelta(minutes=1)
+
+
+class Status(StrEnum):
+    """How recently a device was heard from, relative to its own rhythm."""
+
+    LIVE = "live"
+    LATE = "late"
+    OFFLINE = "offline"
+    NEVER = "never"
+
+
+@dataclass(slots=True)
+class QuantityView:
+    """The latest value of one quantity and its last hour, minute by minute."""
+
+    name: str
+    value: float | None = None
+    measured_at: datetime | None = None
+    minutes: dict[datetime, tuple[float, int]] = field(default_factory=dict)  # start -> sum, count
+
+    @property
+    def unit(self) -> str | None:
+        """The unit, for known quantities."""
+        known = KNOWN_QUANTITIES.get(self.name)
+        return known.unit if known else None
+
+    @property
+    def precision(self) -> int:
+        """Decimals to show."""
+        known = KNOWN_QUANTITIES.get(self.name)
+        return known.precision if known else 2
+
+    def add(self, at: datetime, value: float) -> None:
+        """Fold one stored value in."""
+        if self.measured_at is None or at >= self.measured_at:
+            self.value, self.measured_at = value, at
+        minute = floor_time(at, MINUTE)
+        total, count = self.minutes.get(minute, (0.0, 0))
+        self.minutes[minute] = (total + value, count + 1)
+
+    def sparkline(self, now: datetime) -> list[float | None]:
+        """Means of the last SPARK_MINUTES minutes, oldest first; None where there was none."""
+        last = floor_time(now, MINUTE)
+        first = last - MINUTE * (SPARK_MINUTES - 1)
+        for minute in [m for m in self.minutes if m < first]:
+            del self.minutes[minute]
+        points: list[float | None] = []
+        for i in range(SPARK_MINUTES):
+            total_count = self.minutes.get(first + MINUTE * i)
+            points.append(total_count[0] / total_count[1] if total_count else None)
+        return points
+
+
+@dataclass(slots=True)
+class DeviceView:
+    """One device as the dashboard shows it."""
+
+    id: int
+    name: str
+    quantities: dict[str, QuantityView] = field(default_factory=dict)
+    last_at: datetime | None = None  # newest measured_at
+    heard_at: datetime | None = None  # when the server last received a reading
+    gaps: deque[float] = field(default_factory=lambda: deque(maxlen=GAPS_KEPT))
+    status: Status = Status.NEVER
+
+    @property
+    def interval(self) -> timedelta:
+        """The device's usual interval between readings."""
+        if len(self.gaps) < 2:
+            return ASSUMED_INTERVAL
+        return timedelta(seconds=max(statistics.median(self.gaps), 0.1))
+
+    def apply(self, event: MeasurementInserted, received: datetime) -> None:
+        """Fold in newly stored values, received by the server at `received`."""
+        self.heard_at = received if self.heard_at is None else max(self.heard_at, received)
+        at = event.measured_at
+        if self.last_at is not None and at > self.last_at:
+            self.gaps.append((at - self.last_at).total_seconds())
+        if self.last_at is None or at > self.last_at:
+            self.last_at = at
+        for name, value in event.values.items():
+            view = self.quantities.get(name)
+            if view is None:
+                view = self.quantities[name] = QuantityView(name)
+            view.add(at, value)
+
+    def restore(
+        self,
+        latest: Mapping[str, tuple[float, datetime]],
+        minutes: Mapping[str, Mapping[datetime, tuple[float, int]]],
+        heard_at: datetime | None,
+    ) -> None:
+        """Start from stored state: latest values, the last hour's minutes, last seen.
+
+        The rhythm is estimated from the minutes too: n readings in a minute are one
+        every 60/n seconds.
+        """
+        self.heard_at = heard_at
+        for name, (value, at) in sorted(latest.items()):
+            view = self.quantities[name] = QuantityView(name, value, at)
+            view.minutes.update(minutes.get(name, {}))
+            if self.last_at is None or at > self.last_at:
+                self.last_at = at
+        counts = sorted(
+            ((minute, count) for per in minutes.values() for minute, (_, count) in per.items()),
+            reverse=True,
+        )
+        for _, count in counts[:GAPS_KEPT]:
+            self.gaps.append(60 / count)
+
+    def status_at(self, now: datetime) -> Status:
+        """live, late or offline, from the silence since the server last heard from it."""
+        if self.heard_at is None:
+            return Status.NEVER
+        silence = now - self.heard_at
+        if silence > self.interval * OFFLINE_AFTER:
+            return Status.OFFLINE
+        if silence > self.interval * LATE_AFTER:
+            return Status.LATE
+        return Status.LIVE

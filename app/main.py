@@ -1,0 +1,210 @@
+"""create_app(settings): the one place that builds and wires the server."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
+from pydantic import TypeAdapter
+
+from app import schema
+from app.bus import InProcessBus
+from app.config import Settings
+from app.db import StorageUnavailable, create_db_engine, create_session_factory
+from app.live.hub import LiveHub
+from app.live.loader import load_views
+from app.resources import resource_path
+from app.telemetry.clock import Clock, utc_now
+from app.telemetry.devices import Devices
+from app.telemetry.history import History
+from app.telemetry.measurements import Measurements
+from app.telemetry.retention import Retention, RetentionPolicy
+from app.web import devices, events, health, history, ingest, pages
+from app.web.deps import BEARER_SCHEME, Services
+from app.web.errors import install_error_handlers
+from app.web.events import server_is_stopping
+from app.web.ratelimit import RateLimiter
+from app.web.templating import Templates
+
+logger = logging.getLogger(__name__)
+
+RETENTION_FIRST_DELAY = 60.0  # seconds after start
+RETENTION_PERIOD = 3600.0
+
+API_DESCRIPTION = """\
+Self-hosted IoT telemetry. Devices post readings with their bearer token
+(`telemetry device add NAME` prints one); the server stores each value once, however
+often it is resent, and answers only after the values are committed.
+"""
+
+
+def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
+    """Engine, bus and contexts for one app; nothing connects until the app starts."""
+    engine = create_db_engine(settings)
+    bus = InProcessBus(maxsize=settings.bus_queue_size)
+    templates = Templates()
+    return Services(
+        settings=settings,
+        engine=engine,
+        bus=bus,
+        devices=Devices(
+            create_session_factory(engine),
+            clock,
+            token_cache_seconds=settings.token_cache_seconds,
+        ),
+        measurements=Measurements(
+            engine,
+            bus,
+            queue_limit=settings.write_queue_limit,
+            queue_rows=settings.write_queue_rows,
+            batch_rows=settings.write_batch_rows,
+            max_quantities_per_device=settings.max_quantities_per_device,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            durable=settings.sqlite_synchronous == "FULL",
+        ),
+        history=History(
+            engine, clock, minute_retention=timedelta(days=settings.minute_rollup_retention_days)
+        ),
+        retention=Retention(
+            engine,
+            clock,
+            RetentionPolicy(
+                raw=timedelta(days=settings.raw_retention_days),
+                minutes=timedelta(days=settings.minute_rollup_retention_days),
+                hours=timedelta(days=settings.rollup_retention_days),
+            ),
+        ),
+        hub=LiveHub(
+            templates,
+            clock,
+            refresh_interval=settings.refresh_interval,
+            replay_frames=settings.sse_replay_frames,
+            queue_frames=settings.sse_queue_frames,
+            ping_seconds=settings.sse_ping_seconds,
+            streams_per_client=settings.sse_streams_per_client,
+        ),
+        templates=templates,
+        rate_limiter=RateLimiter(settings),
+        clock=clock,
+    )
+
+
+async def _start_live(services: Services) -> None:
+    """The hub starts from the stored state, then follows what gets stored."""
+    try:
+        views = await run_in_threadpool(load_views, services.engine, services.clock())
+    except StorageUnavailable as exc:
+        logger.warning("the dashboard starts empty: %s", exc.reason)
+        views = []
+    services.hub.load(views)
+    await services.hub.start(
+        services.measurements.subscribe(maxsize=100_000), stopping=server_is_stopping
+    )
+
+
+async def _prune_forever(retention: Retention) -> None:
+    """Run the retention pass a minute after start, then every hour."""
+    await asyncio.sleep(RETENTION_FIRST_DELAY)
+    while True:
+        try:
+            await run_in_threadpool(retention.prune)
+        except StorageUnavailable as exc:
+            logger.warning("retention skipped this hour: %s", exc.reason)
+        await asyncio.sleep(RETENTION_PERIOD)
+
+
+async def _warn_if_schema_is_behind(services: Services) -> None:
+    try:
+        current = await run_in_threadpool(schema.current_revision, services.engine)
+    except Exception as exc:
+        logger.warning("cannot read the database schema version (%s); check the database", exc)
+        return
+    head = schema.head_revision()
+    if current != head:
+        logger.warning(
+            "the database schema is at %s, not %s: run `telemetry migrate` "
+            "(`telemetry serve` does it for you)",
+            current or "nothing",
+            head,
+        )
+
+
+def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
+    """A complete server for `settings`; build as many as you like (tests do)."""
+    services = build_services(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await _warn_if_schema_is_behind(services)
+        await services.measurements.start()
+        await _start_live(services)
+        pruning = asyncio.get_running_loop().create_task(_prune_forever(services.retention))
+        # Everything built so far lives as long as the process: move it out of the
+        # garbage collector's sight, so full collections stop rescanning the whole
+        # framework and no longer stall requests (tens of ms each without this).
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            pruning.cancel()
+            await services.hub.stop()
+            await services.measurements.stop()
+            await services.bus.aclose()
+            services.engine.dispose()
+
+    app = FastAPI(
+        title="Telemetry",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        # Metrics are served at /metrics; FastAPI's OpenTelemetry hooks would cost a
+        # provider lookup on every request for nothing.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    ingest.install(app)
+    app.include_router(devices.router)
+    app.include_router(history.router)
+    app.include_router(events.router)
+    app.include_router(pages.router)
+    app.include_router(health.router)
+    app.mount("/static", StaticFiles(directory=resource_path("static")), name="static")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            document.setdefault("components", {})["securitySchemes"] = BEARER_SCHEME
+            components = document["components"].setdefault("schemas", {})
+            for model in ingest.OPENAPI_BODY_MODELS:
+                model_schema = TypeAdapter(model).json_schema(
+                    ref_template="#/components/schemas/{model}"
+                )
+                components.update(model_schema.pop("$defs", {}))
+                components[model.__name__] = model_schema
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app for `uvicorn --factory app.main:create_app_from_env`, configured by TELEMETRY_*."""
+    return create_app(Settings.from_environ(os.environ))

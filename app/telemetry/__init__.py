@@ -1,0 +1,1 @@
+"""The telemetry context: devices, measurements, series and the events they publish."""

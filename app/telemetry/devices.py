@@ -1,0 +1,204 @@
+"""The devices context: register, list, revoke and authenticate devices."""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import translate_storage_errors
+from app.telemetry.clock import Clock
+from app.telemetry.models import DEVICE_NAME_MAX, Device, Series
+from app.telemetry.quantities import unit_of
+from app.telemetry.tokens import hash_token, new_token
+
+
+class DeviceError(ValueError):
+    """A device operation that cannot be done; the message says why."""
+
+
+class DeviceNotFound(DeviceError):
+    """No device has that name."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRef:
+    """The identity an authenticated request carries: small and immutable."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class LatestValue:
+    """The newest stored value of one quantity."""
+
+    value: float
+    unit: str | None
+    measured_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSummary:
+    """A device as listings show it."""
+
+    name: str
+    created_at: datetime
+    last_seen_at: datetime | None
+    revoked_at: datetime | None
+    latest: dict[str, LatestValue]
+
+    @property
+    def revoked(self) -> bool:
+        """True once the device's token no longer opens the ingest API."""
+        return self.revoked_at is not None
+
+
+def normalize_device_name(raw: str) -> str:
+    """Validate a device name: 1 to 64 printable characters, no slash."""
+    name = unicodedata.normalize("NFC", raw.strip())
+    if not name:
+        raise DeviceError("a device name cannot be empty")
+    if len(name) > DEVICE_NAME_MAX:
+        raise DeviceError(f"a device name has at most {DEVICE_NAME_MAX} characters")
+    if "/" in name or any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise DeviceError("a device name cannot contain '/' or control characters")
+    return name
+
+
+def _latest_values(session: Session, device_ids: list[int]) -> dict[int, dict[str, LatestValue]]:
+    """The newest value of every series of these devices, as the writer keeps it."""
+    query = (
+        select(Series.device_id, Series.quantity, Series.latest_value, Series.latest_at)
+        .where(Series.device_id.in_(device_ids), Series.latest_at.is_not(None))
+        .order_by(Series.device_id, Series.quantity)
+    )
+    latest: dict[int, dict[str, LatestValue]] = {}
+    for row in session.execute(query):
+        latest.setdefault(row.device_id, {})[row.quantity] = LatestValue(
+            row.latest_value, unit_of(row.quantity), row.latest_at
+        )
+    return latest
+
+
+def _summarize(session: Session, devices: Sequence[Device]) -> list[DeviceSummary]:
+    latest = _latest_values(session, [d.id for d in devices]) if devices else {}
+    return [
+        DeviceSummary(
+            name=device.name,
+            created_at=device.created_at,
+            last_seen_at=device.last_seen_at,
+            revoked_at=device.revoked_at,
+            latest=latest.get(device.id, {}),
+        )
+        for device in devices
+    ]
+
+
+class Devices:
+    """Device registry backed by the database; the only code that touches the devices table."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        *,
+        token_cache_seconds: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._monotonic = monotonic
+        self._cache_seconds = token_cache_seconds
+        # token hash -> (device, monotonic expiry). Only hits are cached, so a new device
+        # works at once; a revocation made elsewhere takes effect within the cache time.
+        self._token_cache: dict[str, tuple[DeviceRef, float]] = {}
+
+    def add(self, raw_name: str) -> tuple[DeviceSummary, str]:
+        """Register a device; returns it with its token, which is not stored anywhere."""
+        name = normalize_device_name(raw_name)
+        token = new_token()
+        with translate_storage_errors(), self._sessions.begin() as session:
+            device = Device(name=name, token_hash=hash_token(token), created_at=self._clock())
+            session.add(device)
+            try:
+                session.flush()
+            except IntegrityError as exc:
+                raise DeviceError(f"a device named {name!r} already exists") from exc
+            return _summarize(session, [device])[0], token
+
+    def rotate_token(self, raw_name: str) -> str:
+        """Give a device a new token (and lift a revocation); the old token stops working."""
+        token = new_token()
+        with translate_storage_errors(), self._sessions.begin() as session:
+            device = self._get(session, raw_name)
+            old_hash = device.token_hash
+            device.token_hash = hash_token(token)
+            device.revoked_at = None
+        self._token_cache.pop(old_hash, None)
+        return token
+
+    def revoke(self, raw_name: str) -> DeviceSummary:
+        """Stop a device's token from opening the ingest API; its data stays."""
+        with translate_storage_errors(), self._sessions.begin() as session:
+            device = self._get(session, raw_name)
+            if device.revoked_at is None:
+                device.revoked_at = self._clock()
+            token_hash = device.token_hash
+            summary = _summarize(session, [device])[0]
+        # After the commit: a lookup racing with it must not cache the device again.
+        self._token_cache.pop(token_hash, None)
+        return summary
+
+    def get(self, raw_name: str) -> DeviceSummary:
+        """One device with its latest values; DeviceNotFound if there is none."""
+        with translate_storage_errors(), self._sessions() as session:
+            return _summarize(session, [self._get(session, raw_name)])[0]
+
+    def list(self, *, limit: int, after: str | None = None) -> Sequence[DeviceSummary]:
+        """Devices in name order, `limit` at a time, starting after the name `after`."""
+        query = select(Device).order_by(Device.name).limit(limit)
+        if after is not None:
+            query = query.where(Device.name > after)
+        with translate_storage_errors(), self._sessions() as session:
+            return _summarize(session, list(session.scalars(query)))
+
+    def cached_identity(self, token_hash: str) -> DeviceRef | None:
+        """The device for a token checked recently, without touching the database."""
+        entry = self._token_cache.get(token_hash)
+        if entry is None:
+            return None
+        if entry[1] < self._monotonic():
+            self._token_cache.pop(token_hash, None)
+            return None
+        return entry[0]
+
+    def authenticate(self, token_hash: str) -> DeviceRef | None:
+        """The active device holding this token, or None (blocking: run it in a thread)."""
+        cached = self.cached_identity(token_hash)
+        if cached is not None:
+            return cached
+        query = select(Device.id, Device.name).where(
+            Device.token_hash == token_hash, Device.revoked_at.is_(None)
+        )
+        with translate_storage_errors(), self._sessions() as session:
+            row = session.execute(query).first()
+        if row is None:
+            return None
+        ref = DeviceRef(id=row.id, name=row.name)
+        if self._cache_seconds > 0:
+            self._token_cache[token_hash] = (ref, self._monotonic() + self._cache_seconds)
+        return ref
+
+    def _get(self, session: Session, raw_name: str) -> Device:
+        name = unicodedata.normalize("NFC", raw_name.strip())
+        device = session.scalar(select(Device).where(Device.name == name))
+        if device is None:
+            raise DeviceNotFound(f"no device is named {name!r}")
+        return device

@@ -1,0 +1,195 @@
+"""History of a series: bucketed from the rollups, with empty buckets where data is missing.
+
+    requested range / max_points = the width a bucket should have
+        under 30 min: minute rollups, merged k minutes to a bucket
+        30 min or more (or older than the minute rollups are kept): hour rollups
+
+so a month reads at most 720 hourly rows, a day 1,440 minute rows, whatever the
+device's rate; raw rows are never scanned for a chart. Every bucket in the range is
+returned, and one without data has no min, max or mean: a chart draws it as a gap
+instead of a line across the outage.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, select
+
+from app.db import translate_storage_errors
+from app.telemetry.clock import Clock
+from app.telemetry.devices import DeviceNotFound, normalize_device_name
+from app.telemetry.models import Device, Measurement, RollupHour, RollupMinute, Series
+from app.telemetry.quantities import unit_of
+from app.telemetry.rollups import EPOCH
+
+HOURLY_FROM = timedelta(minutes=30)  # bucket widths from this up read hourly rollups
+RAW_CHUNK = 5000
+
+
+class HistoryError(ValueError):
+    """A history query that cannot be answered; the message says why."""
+
+
+class SeriesNotFound(HistoryError):
+    """The device has no such quantity."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One bucket: its start, and min/max/mean of the values in it (None when empty)."""
+
+    start: datetime
+    min: float | None
+    max: float | None
+    mean: float | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesHistory:
+    """The buckets of one series over a range."""
+
+    device: str
+    quantity: str
+    unit: str | None
+    start: datetime
+    end: datetime
+    width: timedelta
+    level: str
+    buckets: list[Bucket]
+
+
+def choose_width(start: datetime, end: datetime, max_points: int, level: timedelta) -> timedelta:
+    """The smallest multiple of `level` that cuts [start, end) into at most max_points buckets."""
+    span = end - start
+    multiple = max(1, math.ceil(span / max_points / level))
+    while True:
+        width = level * multiple
+        first = EPOCH + (start - EPOCH) // width * width
+        if math.ceil((end - first) / width) <= max_points:
+            return width
+        multiple += 1
+
+
+class History:
+    """Read side of the measurements: series buckets and raw exports."""
+
+    def __init__(self, engine: Engine, clock: Clock, *, minute_retention: timedelta) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._minute_retention = minute_retention
+
+    def series(
+        self, device: str, quantity: str, start: datetime, end: datetime, max_points: int
+    ) -> SeriesHistory:
+        """Buckets of `quantity` of `device` over [start, end), at most max_points of them."""
+        if end <= start:
+            raise HistoryError("`to` must be after `from`")
+        minute_kept_since = self._clock() - self._minute_retention
+        desired = (end - start) / max_points
+        hourly = desired >= HOURLY_FROM or start < minute_kept_since
+        table = RollupHour if hourly else RollupMinute
+        level = timedelta(hours=1) if hourly else timedelta(minutes=1)
+        width = choose_width(start, end, max_points, level)
+        first = EPOCH + (start - EPOCH) // width * width
+        count = math.ceil((end - first) / width)
+        with translate_storage_errors(), self._engine.connect() as conn:
+            series_id, name = self._series(conn, device, quantity)
+            rows = conn.execute(
+                select(table.bucket, table.min, table.max, table.sum, table.count).where(
+                    table.series_id == series_id, table.bucket >= first, table.bucket < end
+                )
+            ).all()
+        lows: list[float | None] = [None] * count
+        highs: list[float | None] = [None] * count
+        sums = [0.0] * count
+        counts = [0] * count
+        for bucket, low, high, total, number in rows:
+            index = (bucket - first) // width
+            previous_low, previous_high = lows[index], highs[index]
+            lows[index] = low if previous_low is None else min(previous_low, low)
+            highs[index] = high if previous_high is None else max(previous_high, high)
+            sums[index] += total
+            counts[index] += number
+        return SeriesHistory(
+            device=name,
+            quantity=quantity,
+            unit=unit_of(quantity),
+            start=start,
+            end=end,
+            width=width,
+            level="hour" if hourly else "minute",
+            buckets=[
+                Bucket(
+                    start=first + width * i,
+                    min=lows[i],
+                    max=highs[i],
+                    mean=sums[i] / counts[i] if counts[i] else None,
+                    count=counts[i],
+                )
+                for i in range(count)
+            ],
+        )
+
+    def raw(
+        self, device: str, quantity: str, start: datetime, end: datetime
+    ) -> Iterator[tuple[datetime, float]]:
+        """Every stored (measured_at, value) of the series in [start, end), oldest first.
+
+        Streams in chunks, so an export of weeks holds a few thousand rows in memory.
+        """
+        with translate_storage_errors(), self._engine.connect() as conn:
+            series_id, _ = self._series(conn, device, quantity)
+        cursor = start
+        while True:
+            with translate_storage_errors(), self._engine.connect() as conn:
+                rows = conn.execute(
+                    select(Measurement.measured_at, Measurement.value)
+                    .where(
+                        Measurement.series_id == series_id,
+                        Measurement.measured_at >= cursor,
+                        Measurement.measured_at < end,
+                    )
+                    .order_by(Measurement.measured_at)
+                    .limit(RAW_CHUNK)
+                ).all()
+            yield from ((at, value) for at, value in rows)
+            if len(rows) < RAW_CHUNK:
+                return
+            cursor = rows[-1][0] + timedelta(microseconds=1)
+
+    def quantities(self, device: str) -> list[str]:
+        """The quantities a device has posted, in name order."""
+        with translate_storage_errors(), self._engine.connect() as conn:
+            device_id = self._device_id(conn, device)
+            return list(
+                conn.execute(
+                    select(Series.quantity)
+                    .where(Series.device_id == device_id)
+                    .order_by(Series.quantity)
+                ).scalars()
+            )
+
+    def _device_id(self, conn: Connection, device: str) -> int:
+        name = normalize_device_name(device)
+        device_id = conn.execute(select(Device.id).where(Device.name == name)).scalar()
+        if device_id is None:
+            raise DeviceNotFound(f"no device is named {name!r}")
+        return int(device_id)
+
+    def _series(self, conn: Connection, device: str, quantity: str) -> tuple[int, str]:
+        name = normalize_device_name(device)
+        row = conn.execute(
+            select(Device.id, Series.id)
+            .outerjoin(Series, (Series.device_id == Device.id) & (Series.quantity == quantity))
+            .where(Device.name == name)
+        ).first()
+        if row is None:
+            raise DeviceNotFound(f"no device is named {name!r}")
+        if row[1] is None:
+            raise SeriesNotFound(f"device {name!r} has no readings of {quantity!r}")
+        return int(row[1]), name

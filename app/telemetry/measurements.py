@@ -1,0 +1,107 @@
+"""The measurements context: the one door through which readings are stored and announced.
+
+Routes call `record`; nothing else inserts measurement rows. Events are published only
+by this context, only after the transaction that stored them has committed, and only
+for values that were new (see `subscribe` for their shape).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from app.bus import Bus, Subscription
+from app.telemetry.devices import DeviceRef
+from app.telemetry.events import MeasurementInserted
+from app.telemetry.readings import Reading, RecordResult
+from app.telemetry.storage import MeasurementStore, WriteRequest
+from app.telemetry.writer import GroupCommitWriter, WriterStats
+
+
+class Measurements:
+    """Stores readings through the group-commit writer and announces them on the bus."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        bus: Bus,
+        *,
+        queue_limit: int,
+        batch_rows: int,
+        max_quantities_per_device: int,
+        busy_timeout_ms: int = 5000,
+        durable: bool = True,
+        queue_rows: int = 500_000,
+    ) -> None:
+        self._bus = bus
+        store = MeasurementStore(
+            engine,
+            max_quantities_per_device=max_quantities_per_device,
+            busy_timeout_ms=busy_timeout_ms,
+            durable=durable,
+        )
+        self._store = store
+        self._writer = GroupCommitWriter(
+            store,
+            self._broadcast,
+            queue_limit=queue_limit,
+            batch_rows=batch_rows,
+            queue_rows=queue_rows,
+        )
+
+    async def start(self) -> None:
+        """Rebuild rollups a previous run left pending, then start the writer."""
+        await self._writer.rebuild_rollups()
+        self._writer.start()
+
+    async def stop(self) -> None:
+        """Store what is queued, then stop accepting readings."""
+        await self._writer.stop()
+
+    @property
+    def stats(self) -> WriterStats:
+        """Writer counters, for metrics."""
+        return self._writer.stats
+
+    def queue_depth(self) -> int:
+        """Requests waiting for the writer, for metrics."""
+        return self._writer.queue_depth()
+
+    def write_failure(self) -> str | None:
+        """Why writes are refused until a restart (a failed fsync), or None."""
+        return self._writer.sync_failure
+
+    def wal_bytes(self) -> int:
+        """The size of SQLite's write-ahead log, for metrics (0 elsewhere)."""
+        return self._store.wal.size() if self._store.wal is not None else 0
+
+    async def record(
+        self, device: DeviceRef, readings: Sequence[Reading], *, received_at: datetime
+    ) -> RecordResult:
+        """Store the readings of one request; returns once they are committed.
+
+        The readings' values must have passed quantities.check_value (the web layer
+        checks them while parsing, where it can say which field is wrong). Raises
+        QuantityLimitExceeded when the device would get too many quantities (nothing of
+        the request is stored), and StorageUnavailable when the database cannot take
+        writes now.
+        """
+        outcome = await self._writer.submit(WriteRequest(device, readings, received_at))
+        if outcome.error is not None:
+            raise outcome.error
+        return RecordResult(stored=outcome.stored, duplicates=outcome.duplicates)
+
+    def subscribe(self, *, maxsize: int | None = None) -> Subscription[MeasurementInserted]:
+        """Receive a `MeasurementInserted` for every measurement stored from now on.
+
+        One event per stored measurement (one device, one measured_at), carrying only the
+        values that were new; published after the commit; never for a duplicate or a
+        rolled-back write. Events of one transaction arrive in the order of the requests.
+        """
+        return self._bus.subscribe(MeasurementInserted, maxsize=maxsize)
+
+    async def _broadcast(self, events: Sequence[MeasurementInserted]) -> None:
+        for event in events:
+            await self._bus.publish(event)

@@ -1,0 +1,1 @@
+"""HTTP: routers, dependencies, rate limiting, error answers."""

@@ -1,0 +1,119 @@
+"""What routes receive: the services built by create_app, and the authenticated device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine
+
+from app.bus import Bus
+from app.config import Settings
+from app.live.hub import LiveHub
+from app.telemetry.clock import Clock
+from app.telemetry.devices import DeviceRef, Devices
+from app.telemetry.history import History
+from app.telemetry.measurements import Measurements
+from app.telemetry.retention import Retention
+from app.telemetry.tokens import hash_token, looks_like_token
+from app.web.client import client_address
+from app.web.errors import NotAuthenticated, RateLimited
+from app.web.ratelimit import RateLimiter, remember_headers
+from app.web.templating import Templates
+
+
+@dataclass(slots=True)
+class IngestCounters:
+    """Refusals counted for /metrics; plain integers keep the hot path cheap."""
+
+    rate_limited: int = 0
+    unauthenticated: int = 0
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything create_app builds once and routes share."""
+
+    settings: Settings
+    engine: Engine
+    bus: Bus
+    devices: Devices
+    measurements: Measurements
+    history: History
+    retention: Retention
+    hub: LiveHub
+    templates: Templates
+    rate_limiter: RateLimiter
+    clock: Clock
+    counters: IngestCounters = field(default_factory=IngestCounters)
+
+
+def services_of(request: Request) -> Services:
+    """The services of the app serving this request."""
+    services: Services = request.app.state.services
+    return services
+
+
+async def get_services(request: Request) -> Services:
+    """Dependency form of services_of (async: a sync dependency would cost a thread hop)."""
+    return services_of(request)
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+BEARER_SCHEME = {
+    "DeviceToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The device token printed by `telemetry device add NAME`.",
+    }
+}
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+async def authenticate_device(request: Request) -> DeviceRef:
+    """Rate-limit the request, then find the device its bearer token belongs to.
+
+    Runs before the body is read: a refused request costs no parsing and no database.
+    One flat dependency on purpose: on the ingest path each extra FastAPI dependency
+    costs more than the rate limit itself.
+    """
+    services = services_of(request)
+    settings = services.settings
+    client = client_address(
+        request.client.host if request.client else None,
+        request.headers.get("x-forwarded-for"),
+        settings.trusted_proxies,
+    )
+    token = bearer_token(request.headers.get("authorization"))
+    well_formed = token is not None and looks_like_token(token)
+    # Malformed tokens share one bucket: made-up strings must not mint counters.
+    token_key = (hash_token(token) if well_formed else "malformed") if token else None
+    verdict = await services.rate_limiter.check(client, token_key)
+    remember_headers(request, verdict.headers)
+    if verdict.exceeded is not None:
+        services.counters.rate_limited += 1
+        raise RateLimited(verdict.exceeded.name, verdict.exceeded.item, verdict.retry_after)
+    if token_key is None:
+        services.counters.unauthenticated += 1
+        raise NotAuthenticated(
+            "this endpoint needs a device token: send 'Authorization: Bearer <token>'",
+            invalid_token=False,
+        )
+    device = services.devices.cached_identity(token_key) if well_formed else None
+    if device is None and well_formed:
+        device = await run_in_threadpool(services.devices.authenticate, token_key)
+    if device is None:
+        services.counters.unauthenticated += 1
+        raise NotAuthenticated("the device token is unknown or was revoked", invalid_token=True)
+    return device

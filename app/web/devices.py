@@ -1,0 +1,60 @@
+"""GET /api/v1/devices and /api/v1/devices/{name}: devices with their latest values."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.telemetry.devices import DeviceSummary
+from app.web.deps import ServicesDep
+from app.web.schemas import DeviceListOut, DeviceOut, ErrorOut, LatestOut
+
+router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+
+MAX_PAGE = 1000
+
+
+def device_out(summary: DeviceSummary) -> DeviceOut:
+    """The wire form of a device."""
+    return DeviceOut(
+        name=summary.name,
+        created_at=summary.created_at,
+        last_seen_at=summary.last_seen_at,
+        revoked=summary.revoked,
+        latest={
+            quantity: LatestOut(value=v.value, unit=v.unit, measured_at=v.measured_at)
+            for quantity, v in summary.latest.items()
+        },
+    )
+
+
+_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorOut, "description": "The database does not answer now."}
+}
+
+
+@router.get("", summary="List devices", response_model=DeviceListOut, responses=_UNAVAILABLE)
+def list_devices(
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Devices per page.")] = 100,
+    after: Annotated[
+        str | None, Query(max_length=64, description="Start after this device name.")
+    ] = None,
+) -> DeviceListOut:
+    """Devices in name order, each with its latest value per quantity and last-seen time."""
+    page = services.devices.list(limit=limit + 1, after=after)
+    more = len(page) > limit
+    devices = [device_out(d) for d in page[:limit]]
+    return DeviceListOut(devices=devices, next_after=devices[-1].name if more else None)
+
+
+@router.get(
+    "/{name}",
+    summary="One device",
+    response_model=DeviceOut,
+    responses={404: {"model": ErrorOut, "description": "No device has that name."}, **_UNAVAILABLE},
+)
+def get_device(name: str, services: ServicesDep) -> DeviceOut:
+    """A device with its latest value per quantity and last-seen time."""
+    return device_out(services.devices.get(name))

@@ -1,0 +1,118 @@
+"""GET /events: one Server-Sent Events stream per browser tab.
+
+The stream's first frames are a `retry:` with jitter and a snapshot of what the page
+shows (or, with a Last-Event-ID the hub can still replay, only what was missed); then
+whatever the hub queues for its topic. Keep-alive comments come from the hub, for all
+streams at once, and so does the end of every stream on shutdown: a stream costs
+its own coroutine and one task that waits for the client to leave, nothing more.
+
+sse-starlette's EventSourceResponse runs four tasks in an anyio task group per stream
+(sending, pinging, waiting for shutdown, waiting for disconnect): about 12 KB a stream,
+more than the rest of the stream together. HubStream keeps its headers, encoding and
+send timeout but runs only the two that a hub-driven stream needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from sse_starlette import EventSourceResponse
+from sse_starlette.sse import AppStatus
+from starlette.types import Message, Receive, Scope, Send
+
+from app.live.hub import OVERVIEW, ServerClosing, TooManyStreams, device_topic
+from app.telemetry.devices import DeviceError, normalize_device_name
+from app.web.client import client_address
+from app.web.deps import services_of
+from app.web.schemas import ErrorOut
+
+router = APIRouter(tags=["live"])
+
+
+@router.get(
+    "/events",
+    summary="Live updates (Server-Sent Events)",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "An endless event stream."},
+        404: {"model": ErrorOut, "description": "No device has that name."},
+        422: {"model": ErrorOut, "description": "Neither `topic=overview` nor `device` given."},
+        429: {"model": ErrorOut, "description": "This client holds too many streams."},
+        503: {"model": ErrorOut, "description": "The server is shutting down."},
+    },
+)
+async def events(
+    request: Request,
+    topic: Annotated[str | None, Query(description="`overview` for every device's tile.")] = None,
+    device: Annotated[str | None, Query(description="A device's page.", max_length=64)] = None,
+) -> Response:
+    """Tiles of every device (`topic=overview`), or one device's tile and new points."""
+    services = services_of(request)
+    hub = services.hub
+    if device is not None:
+        try:
+            device_id = hub.device_id(normalize_device_name(device))
+        except DeviceError:
+            device_id = None
+        if device_id is None:
+            return JSONResponse({"detail": f"no device is named {device!r}"}, status_code=404)
+        stream_topic = device_topic(device_id)
+    elif topic == OVERVIEW:
+        stream_topic = OVERVIEW
+    else:
+        return JSONResponse(
+            {"detail": "ask for `topic=overview` or for `device=NAME`"}, status_code=422
+        )
+    client = client_address(
+        request.client.host if request.client else None,
+        request.headers.get("x-forwarded-for"),
+        services.settings.trusted_proxies,
+    )
+    try:
+        viewer = hub.open(stream_topic, client, request.headers.get("last-event-id"))
+    except TooManyStreams as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": "10"})
+    except ServerClosing as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "2"})
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            while (data := await viewer.next()) is not None:
+                yield data
+        finally:
+            hub.close(viewer)
+
+    async def client_left(_: Message) -> None:
+        viewer.close()  # ends the stream's loop
+
+    return HubStream(
+        stream(),
+        ping=0,  # the hub pings every stream at once
+        send_timeout=services.settings.sse_send_timeout,
+        client_close_handler_callable=client_left,
+    )
+
+
+def server_is_stopping() -> bool:
+    """True once the server received SIGTERM or SIGINT.
+
+    sse-starlette hooks uvicorn's signal handler to set this flag; the hub polls it
+    (once for every stream), since uvicorn waits for open connections to close before
+    it tells the app it stops.
+    """
+    return AppStatus.should_exit
+
+
+class HubStream(EventSourceResponse):
+    """An event stream whose pings and shutdown come from the hub (see the module doc)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        listener = asyncio.get_running_loop().create_task(self._listen_for_disconnect(receive))
+        try:
+            await self._stream_response(send)
+        finally:
+            listener.cancel()

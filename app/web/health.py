@@ -1,0 +1,60 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
+
+from app.db import StorageUnavailable, translate_storage_errors
+from app.web.deps import ServicesDep
+from app.web.metrics import render_metrics
+from app.web.schemas import HealthOut
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=HealthOut, summary="The process is up")
+async def healthz() -> HealthOut:
+    """Answers as long as the server process runs; for liveness probes."""
+    return HealthOut(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=HealthOut,
+    summary="The database answers",
+    responses={503: {"model": HealthOut, "description": "The database does not answer."}},
+)
+async def readyz(services: ServicesDep) -> HealthOut | JSONResponse:
+    """200 when the database answers and takes writes; 503 with the reason otherwise."""
+
+    def ping() -> None:
+        with translate_storage_errors(), services.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    try:
+        failure = services.measurements.write_failure()
+        if failure is not None:
+            raise StorageUnavailable(f"{failure}; restart the server", retry_after=60)
+        await run_in_threadpool(ping)
+    except StorageUnavailable as exc:
+        return JSONResponse(
+            {"status": "unavailable", "detail": exc.reason},
+            status_code=503,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    return HealthOut(status="ok")
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
+)
+async def metrics(services: ServicesDep) -> Response:
+    """Counters of the ingest path in the Prometheus text format."""
+    body, content_type = render_metrics(services)
+    return Response(content=body, media_type=content_type)

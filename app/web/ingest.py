@@ -1,0 +1,180 @@
+"""POST /api/v1/measurements and /api/v1/measurements/batch.
+
+Order of work, cheapest refusal first: rate limits and token (authenticate_device,
+before any body byte is read), media type, body size (413 from the
+declared length or while streaming), JSON shape and domain rules (400/422, nothing
+stored), then the group-commit writer (answer after commit, 503 if the database
+cannot take it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+
+from app.telemetry.devices import DeviceRef
+from app.telemetry.readings import Reading
+from app.web.deps import BEARER_SCHEME, Services, authenticate_device, services_of
+from app.web.errors import BodyTooLarge, UnsupportedMediaType
+from app.web.payloads import IngestRules, MalformedBody, parse_batch, parse_single
+from app.web.ratelimit import rate_limit_headers
+from app.web.schemas import (
+    BatchIn,
+    ErrorOut,
+    MeasurementIn,
+    RateLimitedOut,
+    RecordOut,
+    ValidationErrorOut,
+)
+
+_RATE_HEADERS = {
+    "RateLimit-Policy": {
+        "description": 'The limits that apply, e.g. `"ip";q=1200;w=60, "device";q=120;w=60`.',
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {
+        "description": 'Requests remaining and seconds to reset, e.g. `"device";r=119;t=60`.',
+        "schema": {"type": "string"},
+    },
+}
+
+
+def _documented(description: str, model: type[Any], **headers: str) -> dict[str, Any]:
+    extra = {
+        name: {"description": text, "schema": {"type": "integer"}} for name, text in headers.items()
+    }
+    return {"description": description, "model": model, "headers": {**_RATE_HEADERS, **extra}}
+
+
+INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: _documented("Every value was already stored: nothing new.", RecordOut),
+    201: _documented(
+        "Stored and committed; `duplicates` counts values already present.", RecordOut
+    ),
+    400: _documented("The body is empty or not JSON.", ErrorOut),
+    401: _documented(
+        "The bearer token is missing, unknown or revoked (WWW-Authenticate: Bearer).", ErrorOut
+    ),
+    413: _documented("The body is larger than TELEMETRY_MAX_BODY_BYTES.", ErrorOut),
+    415: _documented("The body is not declared as application/json.", ErrorOut),
+    422: _documented(
+        "A value, time or field is wrong; `loc` says where. Nothing was stored.",
+        ValidationErrorOut,
+    ),
+    429: _documented(
+        "A rate limit refused the request.", RateLimitedOut, **{"Retry-After": "Seconds to wait."}
+    ),
+    503: _documented(
+        "The database is locked, full or unreachable, or the server is overloaded; nothing "
+        "was stored.",
+        ErrorOut,
+        **{"Retry-After": "Seconds to wait."},
+    ),
+}
+
+
+def _body_doc(model: type[Any]) -> dict[str, Any]:
+    # The body and token are read by hand (after the rate limit), so FastAPI cannot
+    # infer them; main.py adds the schemas and the security scheme to the document.
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "security": [{name: []} for name in BEARER_SCHEME],
+    }
+
+
+async def _read_json_body(request: Request, limit: int) -> bytes:
+    content_type = (
+        request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    )
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            "the body must be JSON, declared as 'Content-Type: application/json', "
+            f"not {content_type!r}"
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise MalformedBody(f"Content-Length {declared!r} is not a number")
+        if int(declared) > limit:
+            raise BodyTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _rules(services: Services, now: datetime) -> IngestRules:
+    settings = services.settings
+    return IngestRules(
+        now=now,
+        future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
+        max_values=settings.max_values_per_measurement,
+        max_batch_size=settings.max_batch_size,
+    )
+
+
+async def _record(
+    request: Request, services: Services, device: DeviceRef, readings: list[Reading], now: datetime
+) -> Response:
+    result = await services.measurements.record(device, readings, received_at=now)
+    return Response(
+        content=b'{"stored":%d,"duplicates":%d}' % (result.stored, result.duplicates),
+        status_code=201 if result.stored else 200,
+        media_type="application/json",
+        headers=rate_limit_headers(request),
+    )
+
+
+async def post_measurement(request: Request) -> Response:
+    """Store the values one device measured at one time."""
+    device = await authenticate_device(request)
+    services = services_of(request)
+    now = services.clock()
+    body = await _read_json_body(request, services.settings.max_body_bytes)
+    readings = parse_single(body, _rules(services, now))
+    return await _record(request, services, device, readings, now)
+
+
+async def post_batch(request: Request) -> Response:
+    """Store up to TELEMETRY_MAX_BATCH_SIZE measurements; one bad one stores none of them."""
+    device = await authenticate_device(request)
+    services = services_of(request)
+    now = services.clock()
+    body = await _read_json_body(request, services.settings.max_body_bytes)
+    readings = parse_batch(body, _rules(services, now))
+    return await _record(request, services, device, readings, now)
+
+
+OPENAPI_BODY_MODELS = (MeasurementIn, BatchIn)
+
+
+def install(app: FastAPI) -> None:
+    """Add the ingest routes to `app`.
+
+    They go on the app itself rather than through include_router, and take the
+    device by calling authenticate_device instead of a Depends: on this path, the
+    nested router dispatch and the dependency solving each cost more than the rate
+    limit (see docs/benchmarks.md).
+    """
+    for path, endpoint, summary, model in (
+        ("/api/v1/measurements", post_measurement, "Post one measurement", MeasurementIn),
+        ("/api/v1/measurements/batch", post_batch, "Post many measurements", BatchIn),
+    ):
+        app.add_api_route(
+            path,
+            endpoint,
+            methods=["POST"],
+            summary=summary,
+            tags=["ingest"],
+            status_code=201,
+            responses=INGEST_RESPONSES,
+            openapi_extra=_body_doc(model),
+            response_model=None,
+        )

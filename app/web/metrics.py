@@ -1,0 +1,85 @@
+"""Prometheus metrics, read from counters the services already keep.
+
+Nothing on the ingest path calls into prometheus_client: the writer and the routes bump
+plain integers, and a collector turns them into metric families when /metrics is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from app.web.deps import Services
+
+
+class _ServicesCollector(Collector):
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._services.measurements.stats
+        counters = self._services.counters
+        for name, doc, value in (
+            ("telemetry_commits", "Transactions committed by the writer.", stats.commits),
+            ("telemetry_write_requests", "Ingest requests stored.", stats.requests),
+            ("telemetry_values_stored", "Values stored.", stats.rows),
+            ("telemetry_write_failures", "Writer transactions that failed.", stats.failures),
+            (
+                "telemetry_events_dropped",
+                "Events not announced because the publisher fell behind.",
+                stats.events_dropped,
+            ),
+            ("telemetry_rate_limited", "Requests refused by a rate limit.", counters.rate_limited),
+            (
+                "telemetry_unauthenticated",
+                "Requests without a valid token.",
+                counters.unauthenticated,
+            ),
+        ):
+            yield CounterMetricFamily(name, doc, value=value)
+        yield GaugeMetricFamily(
+            "telemetry_write_queue_depth",
+            "Requests waiting for the writer.",
+            value=self._services.measurements.queue_depth(),
+        )
+        hub = self._services.hub.stats
+        for name, doc, value in (
+            ("telemetry_live_ticks", "Refresh intervals the live hub went through.", hub.ticks),
+            (
+                "telemetry_live_renders",
+                "Tiles rendered (once per device per tick at most).",
+                hub.renders,
+            ),
+            (
+                "telemetry_live_frames",
+                "SSE frames sent, each once for all its viewers.",
+                hub.frames,
+            ),
+            (
+                "telemetry_live_viewers_dropped",
+                "Streams dropped for falling behind.",
+                hub.viewers_dropped,
+            ),
+        ):
+            yield CounterMetricFamily(name, doc, value=value)
+        yield GaugeMetricFamily(
+            "telemetry_live_viewers", "Open live streams.", value=self._services.hub.viewer_count()
+        )
+        yield GaugeMetricFamily(
+            "telemetry_wal_bytes",
+            "Size of SQLite's write-ahead log.",
+            value=self._services.measurements.wal_bytes(),
+        )
+
+
+def render_metrics(services: Services) -> tuple[bytes, str]:
+    """The metrics page and its content type."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_ServicesCollector(services))
+    return generate_latest(registry), CONTENT_TYPE_LATEST

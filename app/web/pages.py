@@ -1,0 +1,79 @@
+"""The HTML pages: the overview of every device, and one device's page with its charts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from markupsafe import Markup
+
+from app.telemetry.devices import DeviceError, normalize_device_name
+from app.telemetry.quantities import unit_of
+from app.web.deps import services_of
+
+router = APIRouter(include_in_schema=False)
+
+RANGES = {
+    "1h": ("1 hour", timedelta(hours=1)),
+    "24h": ("24 hours", timedelta(hours=24)),
+    "7d": ("7 days", timedelta(days=7)),
+    "30d": ("30 days", timedelta(days=30)),
+}
+
+
+@router.get("/", response_class=HTMLResponse)
+async def overview(request: Request) -> HTMLResponse:
+    """Every device's tile, kept current over SSE."""
+    services = services_of(request)
+    html = services.templates.render("overview.html", grid=Markup(services.hub.grid_html()))  # noqa: S704
+    return HTMLResponse(html)
+
+
+def _not_found(request: Request, message: str) -> HTMLResponse:
+    templates = services_of(request).templates
+    return HTMLResponse(templates.render("not_found.html", message=message), status_code=404)
+
+
+@router.get("/devices/{name}", response_class=HTMLResponse)
+async def device_page(
+    request: Request,
+    name: str,
+    range_: Annotated[str, Query(alias="range")] = "24h",
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+) -> HTMLResponse:
+    """A device's tile and a chart per quantity over the chosen range."""
+    services = services_of(request)
+    try:
+        device_id = services.hub.device_id(normalize_device_name(name))
+    except DeviceError:
+        device_id = None
+    if device_id is None:
+        return _not_found(request, f"No device is named {name!r}.")
+    now = services.clock()
+    live = start is None and end is None
+    if live:
+        range_ = range_ if range_ in RANGES else "24h"
+        end, start = now, now - RANGES[range_][1]
+    else:
+        end = end or now
+        start = start or end - timedelta(hours=24)
+        range_ = ""
+    if start.tzinfo is None or end.tzinfo is None or end <= start:
+        return _not_found(request, "The range needs `from` before `to`, both with a time zone.")
+    quantities = services.hub.quantities(device_id)
+    html = services.templates.render(
+        "device.html",
+        name=services.hub.views[device_id].name,
+        tile=Markup(services.hub.tile_html(device_id)),  # noqa: S704  (autoescaped template)
+        quantities=quantities,
+        units={q: unit_of(q) for q in quantities},
+        ranges=[(key, label) for key, (label, _) in RANGES.items()],
+        range=range_,
+        start=start,
+        end=end,
+        live=live,
+    )
+    return HTMLResponse(html)

@@ -1,0 +1,163 @@
+"""Turn an ingest body into domain readings, or into errors that say where and why.
+
+Pydantic checks the shape in one pass over the raw bytes (validate_json: no separate
+json.loads). The domain rules (plausible ranges, time bounds, the number of values)
+are then checked here, so every error carries its full location: body, index in the
+batch, field, quantity. All errors are collected, up to a bound, so a device learns
+everything that is wrong at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from app.telemetry.quantities import KNOWN_QUANTITIES, QuantityError, check_value
+from app.telemetry.readings import (
+    EARLIEST_MEASURED_AT,
+    MeasuredAtError,
+    Reading,
+    check_measured_at,
+)
+from app.web.schemas import BatchIn, MeasurementIn
+
+MAX_REPORTED_ERRORS = 50
+_ZERO = timedelta(0)
+
+_single = TypeAdapter(MeasurementIn)
+_batch = TypeAdapter(BatchIn)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRules:
+    """The limits a body is checked against, from the settings and the clock."""
+
+    now: datetime
+    future_tolerance: timedelta
+    max_values: int
+    max_batch_size: int
+
+
+class MalformedBody(Exception):
+    """The body is not JSON at all (answered 400)."""
+
+
+class InvalidBody(Exception):
+    """The body is JSON but breaks the rules (answered 422); `errors` says where."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(f"{len(errors)} problem(s) in the body")
+        self.errors = errors
+
+
+def parse_single(body: bytes, rules: IngestRules) -> list[Reading]:
+    """The reading in a single-measurement body."""
+    parsed = _validate(_single, body, rules)
+    return _readings([parsed], ("body",), rules, indexed=False)
+
+
+def parse_batch(body: bytes, rules: IngestRules) -> list[Reading]:
+    """The readings in a batch body; one bad measurement fails them all."""
+    parsed = _validate(_batch, body, rules)
+    measurements = parsed["measurements"]
+    # Counted after parsing: the body-size limit already bounds what parsing costs.
+    if len(measurements) > rules.max_batch_size:
+        raise InvalidBody(
+            [
+                {
+                    "loc": ["body", "measurements"],
+                    "msg": f"a batch holds at most {rules.max_batch_size} measurements, "
+                    f"this one has {len(measurements)}",
+                    "type": "too_long",
+                }
+            ]
+        )
+    return _readings(measurements, ("body", "measurements"), rules, indexed=True)
+
+
+def _validate(adapter: TypeAdapter[Any], body: bytes, rules: IngestRules) -> Any:
+    if not body.strip():
+        raise MalformedBody("the request body is empty; send a JSON object")
+    try:
+        return adapter.validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            reason = errors[0].get("ctx", {}).get("error", "not valid JSON")
+            raise MalformedBody(f"the body is not valid JSON: {reason}") from None
+        raise InvalidBody(
+            [
+                {"loc": ["body", *e["loc"]], "msg": _explain(e), "type": e["type"]}
+                for e in errors[:MAX_REPORTED_ERRORS]
+            ]
+        ) from None
+
+
+def _explain(error: Any) -> str:
+    """Pydantic's message, made specific where a device author would otherwise guess."""
+    kind = error["type"]
+    if kind == "float_type":
+        return "must be a number (not a string, boolean or null)"
+    if kind.startswith("datetime"):
+        return "must be an RFC 3339 time with a time zone, for example 2026-11-21T10:00:00Z"
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    if kind == "missing":
+        return "is required"
+    return str(error["msg"])
+
+
+def _plausible(measured_at: datetime, latest: datetime) -> bool:
+    try:
+        return EARLIEST_MEASURED_AT <= measured_at <= latest
+    except OverflowError:
+        return False
+
+
+def _readings(
+    items: Sequence[MeasurementIn],
+    prefix: tuple[str | int, ...],
+    rules: IngestRules,
+    *,
+    indexed: bool,
+) -> list[Reading]:
+    readings: list[Reading] = []
+    errors: list[dict[str, Any]] = []
+
+    def fail(loc: tuple[str | int, ...], message: str, kind: str) -> None:
+        if len(errors) < MAX_REPORTED_ERRORS:
+            errors.append({"loc": list(loc), "msg": message, "type": kind})
+
+    now, max_values = rules.now, rules.max_values
+    latest = now + rules.future_tolerance
+    for index, item in enumerate(items):
+        where = (*prefix, index) if indexed else prefix
+        measured_at = item.get("measured_at") or now
+        # The common case, checked inline; the detailed check only runs to say what is wrong.
+        if measured_at.utcoffset() != _ZERO or not _plausible(measured_at, latest):
+            try:
+                measured_at = check_measured_at(measured_at, now, rules.future_tolerance)
+            except MeasuredAtError as exc:
+                fail((*where, "measured_at"), str(exc), "measured_at_invalid")
+        values = item["values"]
+        if len(values) > max_values:
+            fail(
+                (*where, "values"),
+                f"at most {max_values} values per measurement, got {len(values)}",
+                "too_many_values",
+            )
+        for name, value in values.items():
+            known = KNOWN_QUANTITIES.get(name)
+            if known is None or not known.minimum <= value <= known.maximum:
+                try:
+                    check_value(name, value)
+                except QuantityError as exc:
+                    fail((*where, "values", name), str(exc), "value_invalid")
+        readings.append(Reading(measured_at=measured_at, values=values))
+    if errors:
+        raise InvalidBody(errors)
+    return readings

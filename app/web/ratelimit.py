@@ -1,0 +1,136 @@
+"""Rate limits on ingest, per client address and per device token (moving windows).
+
+The checks run before authentication and before the body is read, so a rejected
+request costs two counter lookups and nothing else. Every answer past this point
+carries the IETF draft fields (draft-ietf-httpapi-ratelimit-headers):
+
+    RateLimit-Policy: "ip";q=1200;w=60, "device";q=120;w=60
+    RateLimit: "ip";r=1199;t=60, "device";r=119;t=60
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+from limits import RateLimitItem, parse
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+from starlette.requests import Request
+
+from app.config import Settings
+from app.web import window_storage  # noqa: F401  (registers async+window-memory://)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A named limit, as it appears in the RateLimit-Policy field."""
+
+    name: str
+    item: RateLimitItem
+
+    @property
+    def field(self) -> str:
+        """This policy as a member of the RateLimit-Policy field."""
+        return f'"{self.name}";q={self.item.amount};w={self.item.get_expiry()}'
+
+
+@dataclass(slots=True)
+class Verdict:
+    """The outcome of the checks, with the header fields every answer carries."""
+
+    headers: dict[str, str] = field(default_factory=dict)
+    exceeded: Policy | None = None
+    retry_after: int = 0
+
+
+_STATE_KEY = "rate_limit_headers"
+
+
+def remember_headers(request: Request, headers: dict[str, str]) -> None:
+    """Keep the RateLimit fields for whatever ends up answering this request."""
+    setattr(request.state, _STATE_KEY, headers)
+
+
+def rate_limit_headers(request: Request) -> dict[str, str]:
+    """The RateLimit fields collected for this request (empty if none were)."""
+    headers: dict[str, str] = getattr(request.state, _STATE_KEY, {})
+    return headers
+
+
+def storage_uri(setting: str) -> str:
+    """The `limits` storage URI for a setting: memory:// means the O(1) in-memory storage."""
+    if setting.startswith("async+"):
+        return setting
+    if setting.rstrip("/") in ("memory:", "memory"):
+        return "async+window-memory://"
+    return "async+" + setting
+
+
+def _policy(name: str, setting: str) -> Policy | None:
+    return None if setting == "none" else Policy(name, parse(setting))
+
+
+class RateLimiter:
+    """Checks and counts requests against the configured policies."""
+
+    def __init__(self, settings: Settings) -> None:
+        uri = storage_uri(settings.rate_limit_storage_url)
+        options = {"implementation": "redispy"} if "redis" in uri else {}
+        storage = storage_from_string(uri, wrap_exceptions=True, **options)
+        self._limiter = MovingWindowRateLimiter(storage)
+        self.ip_policy = _policy("ip", settings.rate_limit_ip)
+        self.device_policy = _policy("device", settings.rate_limit_device)
+        self.outage: str | None = None  # why the limits are off, while their storage is down
+
+    async def check(self, client: str, token_key: str | None) -> Verdict:
+        """Count one request; `exceeded` names the first policy that refused it.
+
+        If the counts' storage (Redis) is unreachable the request passes, without
+        RateLimit fields: ingest must not stop because a limiter did. The outage and
+        the recovery are logged once each.
+        """
+        try:
+            verdict = await self._check(client, token_key)
+        except StorageError as exc:
+            if self.outage is None:
+                self.outage = str(exc.storage_error) or type(exc.storage_error).__name__
+                logger.warning(
+                    "rate limits are off: their storage is unreachable (%s); "
+                    "check TELEMETRY_RATE_LIMIT_STORAGE_URL",
+                    self.outage,
+                )
+            return Verdict()
+        if self.outage is not None:
+            logger.warning("rate limits are on again after: %s", self.outage)
+            self.outage = None
+        return verdict
+
+    async def _check(self, client: str, token_key: str | None) -> Verdict:
+        verdict = Verdict()
+        checks = [(self.ip_policy, client)]
+        if token_key is not None:
+            checks.append((self.device_policy, token_key))
+        policies: list[str] = []
+        states: list[str] = []
+        for policy, identifier in checks:
+            if policy is None:
+                continue
+            allowed = await self._limiter.hit(policy.item, policy.name, identifier)
+            stats = await self._limiter.get_window_stats(policy.item, policy.name, identifier)
+            reset = max(0, math.ceil(stats.reset_time - time.time()))
+            policies.append(policy.field)
+            states.append(f'"{policy.name}";r={max(0, stats.remaining)};t={reset}')
+            if not allowed:
+                verdict.exceeded = policy
+                verdict.retry_after = max(1, reset)
+                break
+        if policies:
+            verdict.headers["RateLimit-Policy"] = ", ".join(policies)
+            verdict.headers["RateLimit"] = ", ".join(states)
+        return verdict

@@ -1,0 +1,1 @@
+"""The Raspberry Pi agent: read sensors through kernel drivers, spool, deliver to the server."""

@@ -1,0 +1,97 @@
+"""The server's answers: what each status means (VERDICTS), and the messages inside them.
+
+    200 201        acknowledged  the batch is stored (a duplicate counts as stored)
+    413            too large     the batch, as a whole, is refused
+    422            invalid       the measurements loc[2] names are refused, or the batch
+    429 503        throttled     come back after Retry-After
+    5xx 408, none  unavailable   come back later (backoff)
+    401 403        refused       the token does not open the API
+    anything else  misdirected   not the telemetry server's API (a wrong URL, a proxy)
+
+sender.py decides what to do about each verdict.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from typing import Any
+
+from device.http import Response
+
+
+class Verdict(enum.Enum):
+    """What an answer means for the readings in the batch."""
+
+    ACKNOWLEDGED = "acknowledged"
+    TOO_LARGE = "too large"
+    INVALID = "invalid"
+    THROTTLED = "throttled"
+    UNAVAILABLE = "unavailable"
+    REFUSED = "refused"
+    MISDIRECTED = "misdirected"
+
+
+VERDICTS = {
+    200: Verdict.ACKNOWLEDGED,
+    201: Verdict.ACKNOWLEDGED,
+    401: Verdict.REFUSED,
+    403: Verdict.REFUSED,
+    408: Verdict.UNAVAILABLE,
+    413: Verdict.TOO_LARGE,
+    422: Verdict.INVALID,
+    429: Verdict.THROTTLED,
+    503: Verdict.THROTTLED,
+}
+
+
+def classify(status: int) -> Verdict:
+    """The verdict for an HTTP status."""
+    if status in VERDICTS:
+        return VERDICTS[status]
+    return Verdict.UNAVAILABLE if status >= 500 else Verdict.MISDIRECTED
+
+
+def parse_json(body: bytes) -> Any:
+    """The body as JSON, or None."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def describe(response: Response) -> str:
+    """The server's explanation of an answer, in one line."""
+    data = parse_json(response.body)
+    detail = data.get("detail") if isinstance(data, dict) else None
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        return "; ".join(_field_error(e) for e in detail[:5] if isinstance(e, dict))
+    text = response.body[:200].decode("utf-8", "replace").strip()
+    return text or f"HTTP {response.status} with no explanation"
+
+
+def _field_error(error: dict[str, Any]) -> str:
+    loc = error.get("loc")
+    where = ".".join(str(part) for part in loc) if isinstance(loc, list) else "?"
+    return f"{where}: {error.get('msg', '')}"
+
+
+def invalid_indices(response: Response, size: int) -> dict[int, str]:
+    """The measurements a 422 names (loc[2]), each with the server's messages."""
+    data = parse_json(response.body)
+    errors = data.get("detail") if isinstance(data, dict) else None
+    found: dict[int, list[str]] = {}
+    for error in errors if isinstance(errors, list) else []:
+        loc = error.get("loc") if isinstance(error, dict) else None
+        if (
+            isinstance(loc, list)
+            and len(loc) > 2
+            and loc[:2] == ["body", "measurements"]
+            and isinstance(loc[2], int)
+            and 0 <= loc[2] < size
+        ):
+            where = ".".join(str(part) for part in loc[3:]) or "measurement"
+            found.setdefault(loc[2], []).append(f"{where}: {error.get('msg', '')}")
+    return {index: "; ".join(messages) for index, messages in found.items()}

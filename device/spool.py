@@ -1,0 +1,391 @@
+"""The spool: every reading is written here, durably, before any attempt to send it.
+
+One SQLite file in WAL mode with synchronous=FULL, so a reading `add` returned for
+survives a crash or a power cut. The sampler and the sender each open a connection;
+every change is one short IMMEDIATE transaction, so neither waits long for the other.
+
+    readings      id, measured_at (the exact text sent; NULL while held), boot_id and
+                  boottime (held readings only, see clock.py), payload (values as JSON)
+    dead_letters  readings the server refused, with its message
+    counters      taken, sent, dropped, undatable, dead_lettered, dead_letter_dropped,
+                  duplicates, requeued, and rows (the current size, kept exact here)
+    notes         last_success_at, last_error, last_error_at, sensor.<kind> states
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from device.clock import date_held, format_time
+from device.status import SpoolStatus
+
+SCHEMA_VERSION = 1
+DEFAULT_MAX_ROWS = 500_000
+DEFAULT_MAX_DEAD_LETTERS = 10_000
+BUSY_TIMEOUT_SECONDS = 10.0
+
+_SCHEMA = """
+-- AUTOINCREMENT: an id is never reused, so an id the sender read can only ever name
+-- that reading, even if the cap dropped it while the batch was in flight.
+CREATE TABLE readings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    measured_at TEXT,
+    boot_id TEXT,
+    boottime REAL,
+    payload TEXT NOT NULL
+);
+CREATE INDEX readings_held ON readings (id) WHERE measured_at IS NULL;
+CREATE TABLE dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    measured_at TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    dead_at TEXT NOT NULL
+);
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE notes (name TEXT PRIMARY KEY, value TEXT NOT NULL)
+"""
+
+COUNTERS = (
+    "taken",
+    "sent",
+    "dropped",
+    "undatable",
+    "dead_lettered",
+    "dead_letter_dropped",
+    "duplicates",
+    "requeued",
+    "rows",
+)
+
+
+class SpoolError(Exception):
+    """The spool cannot be opened or used; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Spooled:
+    """A reading ready to send: its id, its exact measured_at and its values as JSON."""
+
+    id: int
+    measured_at: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """Where a reading taken before the clock was set sits on the boot clock."""
+
+    boot_id: str
+    boottime: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A reading the server refused, and why."""
+
+    id: int
+    measured_at: str
+    values: dict[str, float]
+    status: int
+    reason: str
+    dead_at: str
+
+
+def encode_values(values: Mapping[str, float]) -> str:
+    """The payload text of a reading; every value a float, as the server requires."""
+    return json.dumps(
+        {name: float(value) for name, value in values.items()},
+        allow_nan=False,
+        separators=(",", ":"),
+    )
+
+
+class Spool:
+    """A connection to the spool file; open one per thread."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path, max_rows: int, max_dead: int) -> None:
+        self._db = db
+        self.path = path
+        self.max_rows = max_rows
+        self.max_dead_letters = max_dead
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        *,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        max_dead_letters: int = DEFAULT_MAX_DEAD_LETTERS,
+    ) -> Spool:
+        """Open (and create if needed) the spool at `path` for reading and writing."""
+        if max_rows < 1 or max_dead_letters < 1:
+            raise ValueError("the spool's caps must be at least 1")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            db.execute("PRAGMA synchronous=FULL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                db.execute("BEGIN IMMEDIATE")
+                # Checked again under the lock: another process may have created it meanwhile.
+                if db.execute("PRAGMA user_version").fetchone()[0] == 0:
+                    for statement in _SCHEMA.split(";"):
+                        db.execute(statement)
+                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    db.executemany(
+                        "INSERT INTO counters (name, value) VALUES (?, 0)", [(c,) for c in COUNTERS]
+                    )
+                db.execute("COMMIT")
+                version = SCHEMA_VERSION
+        except (OSError, sqlite3.Error) as exc:
+            raise SpoolError(
+                f"cannot open the spool {path}: {exc}; check that the directory exists and is "
+                "writable by the agent's user, or set `spool` to another file"
+            ) from exc
+        if mode != "wal":
+            raise SpoolError(
+                f"the spool {path} cannot use WAL mode (got {mode!r}); use a local disk"
+            )
+        _check_version(path, version)
+        return cls(db, path, max_rows, max_dead_letters)
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> Spool:
+        """Open an existing spool without changing anything (for status)."""
+        if not path.exists():
+            raise SpoolError(
+                f"there is no spool at {path}; give the path the agent uses (--spool, or `spool` "
+                "in its configuration)"
+            )
+        try:
+            db = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                isolation_level=None,
+                timeout=BUSY_TIMEOUT_SECONDS,
+            )
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise SpoolError(
+                f"cannot read the spool {path}: {exc}; run as the agent's user "
+                "(sudo -u telemetry-agent ...)"
+            ) from exc
+        if version == 0:
+            raise SpoolError(f"{path} is not a telemetry-agent spool")
+        _check_version(path, version)
+        return cls(db, path, DEFAULT_MAX_ROWS, DEFAULT_MAX_DEAD_LETTERS)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front: no deadlock upgrading a read lock.
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    def _bump(self, db: sqlite3.Connection, name: str, by: int) -> None:
+        if by:
+            db.execute("UPDATE counters SET value = value + ? WHERE name = ?", (by, name))
+
+    def _counter(self, db: sqlite3.Connection, name: str) -> int:
+        row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def add(
+        self,
+        values: Mapping[str, float],
+        *,
+        measured_at: datetime | None = None,
+        held: Held | None = None,
+    ) -> int:
+        """Spool one reading, timestamped or held; returns how many of the oldest it dropped."""
+        if (measured_at is None) == (held is None):
+            raise ValueError("a reading is either timestamped or held, not both or neither")
+        payload = encode_values(values)
+        stamp = format_time(measured_at) if measured_at is not None else None
+        with self._write() as db:
+            dropped = 0
+            excess = self._counter(db, "rows") - self.max_rows + 1
+            if excess > 0:
+                dropped = db.execute(
+                    "DELETE FROM readings WHERE id IN "
+                    "(SELECT id FROM readings ORDER BY id LIMIT ?)",
+                    (excess,),
+                ).rowcount
+                self._bump(db, "dropped", dropped)
+                self._bump(db, "rows", -dropped)
+            db.execute(
+                "INSERT INTO readings (measured_at, boot_id, boottime, payload) "
+                "VALUES (?, ?, ?, ?)",
+                (stamp, held.boot_id if held else None, held.boottime if held else None, payload),
+            )
+            self._bump(db, "taken", 1)
+            self._bump(db, "rows", 1)
+        return dropped
+
+    def held_count(self) -> int:
+        """How many readings wait for the clock to be set."""
+        row = self._db.execute("SELECT count(*) FROM readings WHERE measured_at IS NULL").fetchone()
+        return int(row[0])
+
+    def date_held(self, boot_id: str, boottime_now: float, now: datetime) -> tuple[int, int]:
+        """Date the held readings of this boot; drop earlier boots'. Returns (dated, undatable)."""
+        with self._write() as db:
+            rows = db.execute(
+                "SELECT id, boot_id, boottime FROM readings WHERE measured_at IS NULL"
+            ).fetchall()
+            dated = [
+                (format_time(date_held(now, boottime_now, boottime)), id_)
+                for id_, boot, boottime in rows
+                if boot == boot_id and boottime is not None
+            ]
+            db.executemany("UPDATE readings SET measured_at = ? WHERE id = ?", dated)
+            lost = [(id_,) for id_, boot, boottime in rows if boot != boot_id or boottime is None]
+            undatable = db.executemany("DELETE FROM readings WHERE id = ?", lost).rowcount
+            self._bump(db, "undatable", undatable)
+            self._bump(db, "rows", -undatable)
+        return len(dated), max(undatable, 0)
+
+    def next_batch(self, limit: int) -> list[Spooled]:
+        """The oldest `limit` readings that can be sent, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, measured_at, payload FROM readings WHERE measured_at IS NOT NULL "
+            "ORDER BY id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [Spooled(int(i), str(m), str(p)) for i, m, p in rows]
+
+    def acknowledge(self, ids: Sequence[int], *, duplicates: int, at: datetime) -> int:
+        """Forget readings the server stored; returns how many were still spooled."""
+        with self._write() as db:
+            deleted = db.executemany("DELETE FROM readings WHERE id = ?", [(i,) for i in ids])
+            count = max(deleted.rowcount, 0)
+            self._bump(db, "sent", count)
+            self._bump(db, "rows", -count)
+            self._bump(db, "duplicates", duplicates)
+            self._set_note(db, "last_success_at", format_time(at))
+        return count
+
+    def dead_letter(
+        self, refused: Sequence[tuple[Spooled, str]], *, status: int, at: datetime
+    ) -> int:
+        """Move readings the server refused to the dead-letter table, with its reasons."""
+        moved = 0
+        with self._write() as db:
+            for reading, reason in refused:
+                if db.execute("DELETE FROM readings WHERE id = ?", (reading.id,)).rowcount:
+                    db.execute(
+                        "INSERT INTO dead_letters (measured_at, payload, status, reason, dead_at) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (reading.measured_at, reading.payload, status, reason, format_time(at)),
+                    )
+                    moved += 1
+            self._bump(db, "dead_lettered", moved)
+            self._bump(db, "rows", -moved)
+            excess = self._dead_count(db) - self.max_dead_letters
+            if excess > 0:
+                db.execute(
+                    "DELETE FROM dead_letters WHERE id IN "
+                    "(SELECT id FROM dead_letters ORDER BY id LIMIT ?)",
+                    (excess,),
+                )
+                self._bump(db, "dead_letter_dropped", excess)
+        return moved
+
+    def _dead_count(self, db: sqlite3.Connection) -> int:
+        return int(db.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The oldest `limit` dead letters."""
+        rows = self._db.execute(
+            "SELECT id, measured_at, payload, status, reason, dead_at FROM dead_letters "
+            "ORDER BY id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [DeadLetter(i, m, json.loads(p), s, r, d) for i, m, p, s, r, d in rows]
+
+    def requeue_dead_letters(self) -> int:
+        """Put every dead letter back in the spool, unchanged, to be sent again."""
+        with self._write() as db:
+            moved = db.execute(
+                "INSERT INTO readings (measured_at, payload) "
+                "SELECT measured_at, payload FROM dead_letters ORDER BY id"
+            ).rowcount
+            db.execute("DELETE FROM dead_letters")
+            self._bump(db, "requeued", moved)
+            self._bump(db, "rows", moved)
+        return moved
+
+    def _set_note(self, db: sqlite3.Connection, name: str, value: str) -> None:
+        db.execute(
+            "INSERT INTO notes (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+    def note(self, name: str, value: str) -> None:
+        """Remember a fact for `status` (a sensor's state, for example)."""
+        with self._write() as db:
+            self._set_note(db, name, value)
+
+    def note_error(self, message: str, at: datetime) -> None:
+        """Remember the latest delivery error for `status`."""
+        with self._write() as db:
+            self._set_note(db, "last_error", message)
+            self._set_note(db, "last_error_at", format_time(at))
+
+    def status(self) -> SpoolStatus:
+        """Counts, sizes and notes, read in one snapshot."""
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            counters = {str(n): int(v) for n, v in db.execute("SELECT name, value FROM counters")}
+            notes = {str(n): str(v) for n, v in db.execute("SELECT name, value FROM notes")}
+            held = self.held_count()
+            oldest = db.execute(
+                "SELECT measured_at FROM readings WHERE measured_at IS NOT NULL ORDER BY id LIMIT 1"
+            ).fetchone()
+            dead = self._dead_count(db)
+            pages = db.execute("PRAGMA page_count").fetchone()[0]
+            page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        finally:
+            db.execute("COMMIT")
+        wal = Path(f"{self.path}-wal")
+        size = int(pages) * int(page_size) + (os.path.getsize(wal) if wal.exists() else 0)
+        return SpoolStatus(
+            path=str(self.path),
+            size_bytes=size,
+            pending=counters.get("rows", 0) - held,
+            held=held,
+            dead_letter=dead,
+            oldest_unsent=str(oldest[0]) if oldest else None,
+            counters={name: counters.get(name, 0) for name in COUNTERS},
+            notes=notes,
+        )
+
+
+def _check_version(path: Path, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise SpoolError(
+            f"the spool {path} was written by a newer telemetry-agent (format {version}); "
+            "upgrade this agent or give it a new spool file"
+        )

@@ -1,0 +1,41 @@
+// Times in the viewer's own time zone and language, "12 s ago" kept current, and the
+// state of the live connection shown in the header. The server sends UTC timestamps.
+(function () {
+  "use strict";
+  var relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto", style: "short" });
+  var absolute = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+
+  function describe(seconds) {
+    if (seconds < 60) return relative.format(-Math.max(0, Math.round(seconds)), "second");
+    if (seconds < 3600) return relative.format(-Math.round(seconds / 60), "minute");
+    if (seconds < 86400) return relative.format(-Math.round(seconds / 3600), "hour");
+    return relative.format(-Math.round(seconds / 86400), "day");
+  }
+
+  function refreshTimes() {
+    var now = Date.now();
+    document.querySelectorAll("time[data-relative]").forEach(function (el) {
+      var at = Date.parse(el.getAttribute("datetime"));
+      if (isNaN(at)) return;
+      el.textContent = describe((now - at) / 1000);
+      el.title = absolute.format(new Date(at));
+    });
+  }
+
+  function setConnection(state, text) {
+    var el = document.getElementById("connection");
+    if (!el) return;
+    el.dataset.state = state;
+    el.textContent = text;
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    refreshTimes();
+    setInterval(refreshTimes, 1000);
+    document.body.addEventListener("htmx:afterSwap", refreshTimes);
+    document.body.addEventListener("htmx:sseOpen", function () { setConnection("open", "Live"); });
+    document.body.addEventListener("htmx:sseError", function () {
+      setConnection("lost", "Reconnecting…");
+    });
+  });
+})();

@@ -1,0 +1,151 @@
+// Charts of the device page: one per quantity, the mean as a line and the minimum to
+// maximum as a band, from /api/v1/devices/{name}/series. Empty buckets are null, and
+// uPlot leaves a gap there instead of drawing a line across the outage. While the
+// range ends now, the points the server pushes (SSE "points") are folded into the
+// last bucket or start new ones, so the chart moves with the data.
+(function () {
+  "use strict";
+  var page, charts = [];
+
+  function css(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  }
+
+  function seriesUrl(quantity, width) {
+    var params = new URLSearchParams({
+      quantity: quantity,
+      from: page.dataset.from,
+      to: page.dataset.to,
+      max_points: String(Math.max(60, Math.min(1000, Math.round(width))))
+    });
+    return "/api/v1/devices/" + encodeURIComponent(page.dataset.device) + "/series?" + params;
+  }
+
+  function columns(body) {
+    var t = [], low = [], high = [], mean = [], count = [];
+    body.buckets.forEach(function (b) {
+      t.push(Date.parse(b.t) / 1000);
+      low.push(b.min); high.push(b.max); mean.push(b.mean); count.push(b.count);
+    });
+    return { t: t, low: low, high: high, mean: mean, count: count, width: body.bucket_seconds };
+  }
+
+  // A bucket with empty neighbours has no line to be part of: mark it with a dot.
+  function isolated(u, seriesIndex) {
+    var values = u.data[seriesIndex], shown = [];
+    for (var i = 0; i < values.length; i++) {
+      if (values[i] !== null && (i === 0 || values[i - 1] === null) &&
+          (i === values.length - 1 || values[i + 1] === null)) shown.push(i);
+    }
+    return shown;
+  }
+
+  function draw(chart) {
+    var data = chart.data;
+    var columnsData = [data.t, data.low, data.high, data.mean];
+    if (chart.plot) { chart.plot.setData(columnsData); return; }
+    var accent = css("--accent"), band = css("--band"), text = css("--text"), line = css("--line");
+    var axis = { stroke: text, grid: { stroke: line, width: 1 }, ticks: { stroke: line } };
+    chart.plot = new uPlot({
+      width: chart.element.clientWidth,
+      height: 260,
+      scales: { x: { time: true } },
+      legend: { live: true },
+      series: [
+        {},
+        { label: "Min", stroke: "transparent", points: { show: false } },
+        { label: "Max", stroke: "transparent", points: { show: false } },
+        { label: "Mean", stroke: accent, width: 2, points: { show: true, size: 5, filter: isolated } }
+      ],
+      bands: [{ series: [2, 1], fill: band }],
+      axes: [axis, Object.assign({}, axis, { label: chart.unit })]
+    }, columnsData, chart.element);
+  }
+
+  function load(chart) {
+    return fetch(seriesUrl(chart.quantity, chart.element.clientWidth))
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (body) {
+        if (!body) return;
+        chart.unit = body.unit || "";
+        chart.data = columns(body);
+        chart.span = (Date.parse(body.to) - Date.parse(body.from)) / 1000;
+        draw(chart);
+      });
+  }
+
+  // One pushed span of readings: [first ms, last ms, min, max, sum, count].
+  function fold(chart, span) {
+    var d = chart.data;
+    if (!d || !d.width) return;
+    var width = d.width, start = Math.floor(span[1] / 1000 / width) * width;
+    var last = d.t.length ? d.t[d.t.length - 1] : start - width;
+    if (start < last) return;  // a late reading: the next reload shows it
+    if (start === last) {
+      var i = d.t.length - 1, n = d.count[i] || 0;
+      d.low[i] = d.low[i] === null ? span[2] : Math.min(d.low[i], span[2]);
+      d.high[i] = d.high[i] === null ? span[3] : Math.max(d.high[i], span[3]);
+      d.mean[i] = ((d.mean[i] || 0) * n + span[4]) / (n + span[5]);
+      d.count[i] = n + span[5];
+    } else {
+      for (var t = last + width; t < start; t += width) {  // silent buckets stay gaps
+        d.t.push(t); d.low.push(null); d.high.push(null); d.mean.push(null); d.count.push(0);
+      }
+      d.t.push(start); d.low.push(span[2]); d.high.push(span[3]);
+      d.mean.push(span[4] / span[5]); d.count.push(span[5]);
+    }
+    while (d.t.length && d.t[0] < start - chart.span) {
+      d.t.shift(); d.low.shift(); d.high.shift(); d.mean.shift(); d.count.shift();
+    }
+    draw(chart);
+  }
+
+  function onPoints(event) {
+    if (page.dataset.live !== "true") return;
+    var points = JSON.parse(event.detail.data);
+    charts.forEach(function (chart) {
+      if (points[chart.quantity]) fold(chart, points[chart.quantity]);
+    });
+  }
+
+  function reload() {
+    if (page.dataset.live === "true") {
+      var span = Date.parse(page.dataset.to) - Date.parse(page.dataset.from);
+      var now = new Date();
+      page.dataset.to = now.toISOString();
+      page.dataset.from = new Date(now.getTime() - span).toISOString();
+    }
+    charts.forEach(load);
+  }
+
+  function customRange(form) {
+    form.addEventListener("submit", function () {
+      ["from", "to"].forEach(function (name) {
+        var local = form.elements[name + "_local"];
+        if (local.value) form.elements[name].value = new Date(local.value).toISOString();
+        local.disabled = true;
+        if (!form.elements[name].value) form.elements[name].disabled = true;
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    page = document.getElementById("device-page");
+    if (!page) return;
+    document.querySelectorAll(".chart").forEach(function (section) {
+      var chart = { quantity: section.dataset.quantity, element: section.querySelector(".plot") };
+      charts.push(chart);
+      load(chart);
+    });
+    var feed = document.getElementById("live-feed");
+    feed.addEventListener("sse:points", onPoints);
+    feed.addEventListener("sse:resync", reload);
+    var form = document.querySelector("form.ranges");
+    if (form) customRange(form);
+    window.addEventListener("resize", function () {
+      charts.forEach(function (chart) {
+        if (chart.plot) chart.plot.setSize({ width: chart.element.clientWidth, height: 260 });
+      });
+    });
+  });
+})();

@@ -1,0 +1,149 @@
+"""The dashboard as a user sees it, in headless Chromium, against a real server."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx2 as httpx
+import pytest
+
+from tests.conftest import add_device, make_settings
+from tests.servers import LiveServer, run_live_server
+
+FAST = {"refresh_interval": 0.2}
+
+
+def post(server: LiveServer, token: str, **values: float) -> None:
+    response = httpx.post(
+        server.url + "/api/v1/measurements",
+        json={"values": values},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 201, response.text
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.dialogs = []
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def server(sqlite_url: str) -> Iterator[LiveServer]:
+    with run_live_server(make_settings(sqlite_url, **FAST)) as live:
+        yield live
+
+
+def tile_value(page: Any, device_id: int, quantity: str) -> str:
+    selector = f"#tile-{device_id} [data-quantity='{quantity}'] .number"
+    return str(page.locator(selector).text_content())
+
+
+def test_a_posted_reading_appears_within_two_seconds_without_reload(
+    page: Any, server: LiveServer
+) -> None:
+    token = add_device(server.app, "greenhouse")
+    post(server, token, temperature=20.0)
+    time.sleep(0.5)
+    page.goto(server.url + "/")
+    page.wait_for_selector("#connection[data-state='open']")
+    page.evaluate("window.notReloaded = true")
+    assert tile_value(page, 1, "temperature") == "20.0"
+    post(server, token, temperature=23.7)
+    started = time.monotonic()
+    page.wait_for_function(
+        "document.querySelector(\"#tile-1 [data-quantity='temperature'] .number\")"
+        ".textContent === '23.7'",
+        timeout=2000,
+    )
+    assert time.monotonic() - started < 2
+    assert page.evaluate("window.notReloaded") is True
+    assert page.errors == []
+
+
+def test_a_device_that_stops_posting_turns_late_by_itself(page: Any, server: LiveServer) -> None:
+    token = add_device(server.app, "greenhouse")
+    for value in range(4):  # every 0.3 s: late after about 0.9 s of silence
+        post(server, token, temperature=20.0 + value)
+        time.sleep(0.3)
+    page.goto(server.url + "/")
+    page.wait_for_selector("#tile-1 .status-live, #tile-1 .status-late")
+    page.wait_for_selector("#tile-1 .status-late", timeout=5000)
+    assert page.locator("#tile-1 .status").text_content() == "Late"
+    assert page.locator("#tile-1").get_attribute("data-status") == "late"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_after_a_server_restart_the_page_reconnects_and_shows_current_values(
+    page: Any, sqlite_url: str
+) -> None:
+    port = free_port()
+    settings = make_settings(sqlite_url, **FAST)
+    with run_live_server(settings, port=port) as first:
+        token = add_device(first.app, "greenhouse")
+        post(first, token, temperature=20.0)
+        time.sleep(0.5)
+        page.goto(first.url + "/")
+        page.wait_for_selector("#connection[data-state='open']")
+    page.wait_for_selector("#connection[data-state='lost']", timeout=10000)
+    with run_live_server(settings, port=port) as second:
+        post(second, token, temperature=31.5)  # what the page must show once back
+        page.wait_for_function(
+            "document.querySelector(\"#tile-1 [data-quantity='temperature'] .number\")"
+            ".textContent === '31.5'",
+            timeout=20000,
+        )
+        assert page.locator("#connection").get_attribute("data-state") == "open"
+
+
+def test_a_hostile_device_name_is_shown_as_text_and_runs_nothing(
+    page: Any, server: LiveServer
+) -> None:
+    name = "<img src=x onerror=alert(1)>"
+    token = add_device(server.app, name)
+    post(server, token, temperature=20.0)
+    time.sleep(0.5)
+    page.goto(server.url + "/")
+    page.wait_for_selector("#connection[data-state='open']")
+    post(server, token, temperature=21.0)  # and through a live update too
+    page.wait_for_function(
+        "document.querySelector(\"#tile-1 [data-quantity='temperature'] .number\")"
+        ".textContent === '21.0'",
+        timeout=3000,
+    )
+    assert page.locator("#tile-1 h2").text_content() == name
+    assert page.locator("#tile-1 img").count() == 0
+    page.goto(server.url + "/devices/" + quote(name, safe=""))
+    page.wait_for_selector(".chart canvas")
+    assert page.locator("#tile-1 h2").text_content() == name
+    assert page.dialogs == []
+    assert page.errors == []
+
+
+def test_the_device_page_draws_a_chart_per_quantity(page: Any, server: LiveServer) -> None:
+    token = add_device(server.app, "greenhouse")
+    post(server, token, temperature=20.0, humidity=55.0)
+    time.sleep(1.5)  # into the rollups
+    page.goto(server.url + "/devices/greenhouse?range=1h")
+    page.wait_for_selector("#connection[data-state='open']")
+    assert page.locator(".chart canvas").count() == 2
+    headings = page.locator(".chart h2").all_text_contents()
+    assert headings == ["Humidity (%RH)", "Temperature (°C)"]
+    assert page.locator(".ranges a[aria-current='true']").text_content() == "1 hour"
+    assert page.errors == []

@@ -1,0 +1,61 @@
+"""SSE frames and the replay log."""
+
+from __future__ import annotations
+
+from app.live.frames import FrameLog, encode
+
+
+def test_a_frame_has_id_event_and_one_data_line_per_line() -> None:
+    assert encode("tile-1", "<p>\n  hi\n</p>", "r-7") == (
+        b"id: r-7\nevent: tile-1\ndata: <p>\ndata:   hi\ndata: </p>\n\n"
+    )
+
+
+def test_an_empty_payload_still_makes_a_frame() -> None:
+    assert encode("resync", "") == b"event: resync\ndata: \n\n"
+
+
+def test_replay_gives_what_a_topic_missed_and_nothing_of_other_topics() -> None:
+    log = FrameLog(size=10)
+    log.append("overview", [("tile-1", "a")])
+    seen = log.last_id
+    log.append("device:1", [("tile-1", "b")])
+    log.append("overview", [("tile-1", "c"), ("tile-2", "d")])
+    missed = log.since("overview", seen)
+    assert missed is not None
+    expected = (
+        f"id: {log.run}-3\nevent: tile-1\ndata: c\n\nid: {log.run}-4\nevent: tile-2\ndata: d\n\n"
+    )
+    assert b"".join(missed) == expected.encode()
+    assert log.since("overview", log.last_id) == []
+
+
+def test_without_an_id_or_with_one_of_another_run_a_snapshot_is_needed() -> None:
+    log = FrameLog(size=10)
+    log.append("overview", [("tile-1", "a")])
+    assert log.since("overview", None) is None
+    assert log.since("overview", "deadbeef-1") is None
+    assert log.since("overview", "garbage") is None
+    assert log.since("overview", f"{log.run}-99") is None  # from the future
+
+
+def test_an_id_older_than_the_log_needs_a_snapshot() -> None:
+    log = FrameLog(size=3)
+    log.append("overview", [("tile-1", "a")])
+    old = log.last_id
+    for value in "bcd":
+        log.append("overview", [("tile-1", value)])
+    assert log.since("overview", old) is None
+    newer = f"{log.run}-2"
+    assert log.since("overview", newer) is not None
+
+
+def test_a_gap_in_a_topic_refuses_replays_across_it() -> None:
+    log = FrameLog(size=10)
+    log.append("device:1", [("tile-1", "a")])
+    before = log.last_id
+    log.gap("device:1")
+    log.append("device:1", [("tile-1", "b")])
+    after = log.last_id
+    assert log.since("device:1", before) is None
+    assert log.since("device:1", after) == []

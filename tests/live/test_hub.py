@@ -1,0 +1,210 @@
+"""The hub: throttling, rendering once, snapshots, replays, bounded viewers.
+
+Driven tick by tick with a clock the test moves, and with the real templates.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.live.hub import OVERVIEW, LiveHub, TooManyStreams, device_topic
+from app.live.state import DeviceView
+from app.live.viewers import Viewer
+from app.telemetry.events import MeasurementInserted
+from app.web.templating import Templates
+from tests.conftest import FakeClock
+
+T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+
+
+def make_hub(clock: FakeClock, **overrides: int) -> LiveHub:
+    options = {"replay_frames": 64, "queue_frames": 8, "streams_per_client": 5} | overrides
+    return LiveHub(
+        Templates(),
+        clock,
+        refresh_interval=1.0,
+        ping_seconds=15,
+        replay_frames=options["replay_frames"],
+        queue_frames=options["queue_frames"],
+        streams_per_client=options["streams_per_client"],
+    )
+
+
+def event(device_id: int, seconds: float, **values: float) -> MeasurementInserted:
+    return MeasurementInserted(
+        device_id, f"pi-{device_id}", T0 + timedelta(seconds=seconds), values
+    )
+
+
+def drain(viewer: Viewer) -> bytes:
+    chunks = []
+    while viewer.pending():
+        chunks.append(viewer._frames.pop(0))
+    return b"".join(chunks)
+
+
+def events_in(data: bytes) -> list[str]:
+    return [line[7:] for line in data.decode().splitlines() if line.startswith("event: ")]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+def test_a_burst_for_one_device_becomes_one_update_per_tick(clock: FakeClock) -> None:
+    hub = make_hub(clock)
+    hub.load([DeviceView(1, "pi-1")])
+    viewer = hub.open(OVERVIEW, "c1", None)
+    drain(viewer)
+    renders_before = hub.stats.renders
+    for i in range(1000):
+        hub.apply(event(1, i / 1000, temperature=20 + i / 1000))
+    hub.tick()
+    data = drain(viewer)
+    assert events_in(data) == ["tile-1"]
+    assert hub.stats.renders - renders_before == 1
+    assert b"20.999" not in data and b"21.0" in data  # the latest state, rounded to 0.1
+
+
+def test_rendering_costs_the_same_for_one_viewer_or_a_thousand(clock: FakeClock) -> None:
+    hub = make_hub(clock, streams_per_client=2000)
+    hub.load([DeviceView(d, f"pi-{d}") for d in range(1, 11)])
+    viewers = [hub.open(OVERVIEW, "c", None) for _ in range(1000)]
+    for viewer in viewers:
+        drain(viewer)
+    before = hub.stats.renders
+    for d in range(1, 11):
+        hub.apply(event(d, 0, temperature=20.0))
+    hub.tick()
+    assert hub.stats.renders - before == 10
+    blobs = {id(viewer._frames[0]) for viewer in viewers}
+    assert len(blobs) == 1, "every viewer gets the very same bytes object"
+
+
+def test_a_silent_device_turns_late_then_offline_without_an_event(clock: FakeClock) -> None:
+    hub = make_hub(clock)
+    hub.load([])
+    for s in (0, 10, 20):
+        clock.now = T0 + timedelta(seconds=s)
+        hub.apply(event(1, s, temperature=20.0))
+    hub.tick()
+    viewer = hub.open(OVERVIEW, "c1", None)
+    drain(viewer)
+    clock.now = T0 + timedelta(seconds=55)
+    hub.tick()
+    assert b'data-status="late"' in drain(viewer)
+    clock.now = T0 + timedelta(seconds=125)
+    hub.tick()
+    assert b'data-status="offline"' in drain(viewer)
+    hub.tick()
+    assert drain(viewer) == b"", "no change, no update"
+
+
+def test_a_new_stream_starts_with_retry_and_a_snapshot_of_the_page(clock: FakeClock) -> None:
+    hub = make_hub(clock)
+    hub.load([DeviceView(1, "b-device"), DeviceView(2, "a-device")])
+    hub.apply(event(1, 0, temperature=21.5))
+    hub.tick()
+    data = drain(hub.open(OVERVIEW, "c1", None))
+    text = data.decode()
+    assert text.startswith("retry: ")
+    assert 1000 <= int(text.split("\n")[0][7:]) <= 4000
+    assert events_in(data) == ["grid"]
+    assert text.index("a-device") < text.index("b-device")
+    assert "21.5" in text
+    page = drain(hub.open(device_topic(1), "c1", None))
+    assert events_in(page) == ["tile-1", "resync"]
+
+
+def test_a_reconnect_with_a_known_id_gets_only_what_it_missed(clock: FakeClock) -> None:
+    hub = make_hub(clock)
+    hub.load([DeviceView(1, "pi-1"), DeviceView(2, "pi-2")])
+    first = hub.open(OVERVIEW, "c1", None)
+    drain(first)
+    hub.apply(event(1, 0, temperature=20.0))
+    hub.tick()
+    drain(first)
+    last_seen = hub.log.last_id
+    hub.close(first)  # the connection drops
+    hub.apply(event(2, 1, temperature=30.0))
+    hub.tick()
+    again = drain(hub.open(OVERVIEW, "c1", last_seen))
+    assert events_in(again) == ["tile-2"]
+    assert b"retry: " in again
+
+
+def test_a_reconnect_with_an_unknown_or_too_old_id_gets_a_snapshot(clock: FakeClock) -> None:
+    hub = make_hub(clock, replay_frames=2)
+    hub.load([DeviceView(1, "pi-1")])
+    old = hub.log.last_id
+    for s in range(5):
+        hub.apply(event(1, s, temperature=20.0 + s))
+        hub.tick()
+    assert events_in(drain(hub.open(OVERVIEW, "c", old))) == ["grid"]
+    assert events_in(drain(hub.open(OVERVIEW, "c", "otherrun-3"))) == ["grid"]
+
+
+def test_a_viewer_that_falls_behind_is_dropped_and_the_others_carry_on(clock: FakeClock) -> None:
+    hub = make_hub(clock, queue_frames=4)
+    hub.load([DeviceView(1, "pi-1")])
+    frozen, healthy = hub.open(OVERVIEW, "c1", None), hub.open(OVERVIEW, "c2", None)
+    for s in range(10):
+        drain(healthy)
+        hub.apply(event(1, s, temperature=20.0 + s))
+        hub.tick()
+    assert frozen.closed and frozen.overflowed
+    assert not healthy.closed
+    assert hub.stats.viewers_dropped == 1
+    assert hub.viewer_count() == 1
+
+
+def test_one_client_may_hold_only_so_many_streams(clock: FakeClock) -> None:
+    hub = make_hub(clock, streams_per_client=2)
+    hub.load([])
+    first = hub.open(OVERVIEW, "10.0.0.1", None)
+    hub.open(OVERVIEW, "10.0.0.1", None)
+    with pytest.raises(TooManyStreams, match="2 live streams"):
+        hub.open(OVERVIEW, "10.0.0.1", None)
+    hub.open(OVERVIEW, "10.0.0.2", None)  # another client is not affected
+    hub.close(first)
+    hub.open(OVERVIEW, "10.0.0.1", None)
+
+
+def test_a_device_that_appears_redraws_the_grid(clock: FakeClock) -> None:
+    hub = make_hub(clock)
+    hub.load([DeviceView(1, "pi-1")])
+    viewer = hub.open(OVERVIEW, "c", None)
+    drain(viewer)
+    hub.apply(event(7, 0, temperature=20.0))
+    hub.tick()
+    data = drain(viewer)
+    assert events_in(data) == ["grid"]
+    assert b"pi-7" in data and b"pi-1" in data
+
+
+def test_a_device_page_gets_its_tile_and_new_points(clock: FakeClock) -> None:
+    hub = make_hub(clock)
+    hub.load([DeviceView(1, "pi-1"), DeviceView(2, "pi-2")])
+    page = hub.open(device_topic(1), "c", None)
+    drain(page)
+    hub.apply(event(1, 0, temperature=20.0))
+    hub.apply(event(1, 1, temperature=22.0))
+    hub.apply(event(2, 1, temperature=5.0))  # another device: not on this page
+    hub.tick()
+    data = drain(page)
+    assert events_in(data) == ["tile-1", "points"]
+    t0 = int((T0.timestamp()) * 1000)
+    assert f'data: {{"temperature":[{t0},{t0 + 1000},20.0,22.0,42.0,2]}}'.encode() in data
+
+
+def test_pings_reach_every_stream(clock: FakeClock) -> None:
+    hub = make_hub(clock)
+    hub.load([DeviceView(1, "pi-1")])
+    viewers = [hub.open(OVERVIEW, "a", None), hub.open(device_topic(1), "b", None)]
+    for viewer in viewers:
+        drain(viewer)
+    hub.ping()
+    assert [drain(v) for v in viewers] == [b": ping\n\n", b": ping\n\n"]

@@ -1,0 +1,67 @@
+"""Device views: rhythm, status from silence, sparklines with gaps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from app.live.state import ASSUMED_INTERVAL, DeviceView, QuantityView, Status
+from app.telemetry.events import MeasurementInserted
+
+T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+
+
+def event(seconds: float, **values: float) -> MeasurementInserted:
+    return MeasurementInserted(1, "pi", T0 + timedelta(seconds=seconds), values)
+
+
+def test_the_interval_is_learnt_from_the_devices_own_readings() -> None:
+    view = DeviceView(1, "pi")
+    assert view.interval == ASSUMED_INTERVAL
+    for s in (0, 10, 20, 31, 40):
+        view.apply(event(s, temperature=20.0), T0 + timedelta(seconds=s))
+    assert view.interval == timedelta(seconds=10)
+
+
+def test_status_follows_silence_in_units_of_the_interval() -> None:
+    view = DeviceView(1, "pi")
+    assert view.status_at(T0) is Status.NEVER
+    for s in (0, 10, 20):
+        view.apply(event(s, temperature=20.0), T0 + timedelta(seconds=s))
+    assert view.status_at(T0 + timedelta(seconds=45)) is Status.LIVE
+    assert view.status_at(T0 + timedelta(seconds=51)) is Status.LATE  # > 3 × 10 s of silence
+    assert view.status_at(T0 + timedelta(seconds=121)) is Status.OFFLINE  # > 10 × 10 s
+
+
+def test_silence_counts_from_receipt_not_from_the_device_clock() -> None:
+    view = DeviceView(1, "pi")
+    # A backlog arriving now, measured an hour ago: the device is heard from now.
+    for s in (0, 10, 20):
+        view.apply(event(s - 3600, temperature=20.0), T0)
+    assert view.status_at(T0 + timedelta(seconds=5)) is Status.LIVE
+
+
+def test_the_latest_value_is_the_newest_measurement_not_the_last_received() -> None:
+    view = DeviceView(1, "pi")
+    view.apply(event(10, temperature=21.0), T0)
+    view.apply(event(5, temperature=99.0), T0)  # late arrival of an older reading
+    assert view.quantities["temperature"].value == 21.0
+
+
+def test_the_sparkline_has_a_point_per_minute_and_gaps_for_silent_minutes() -> None:
+    view = QuantityView("temperature")
+    now = T0 + timedelta(minutes=59, seconds=30)
+    view.add(T0, 10.0)
+    view.add(T0 + timedelta(seconds=30), 20.0)
+    view.add(T0 + timedelta(minutes=2), 30.0)
+    points = view.sparkline(now)
+    assert len(points) == 60
+    assert points[:4] == [15.0, None, 30.0, None]
+
+
+def test_restoring_estimates_the_rhythm_from_minute_counts() -> None:
+    view = DeviceView(1, "pi")
+    minutes = {"temperature": {T0 + timedelta(minutes=m): (600.0, 30) for m in range(5)}}
+    view.restore({"temperature": (20.0, T0)}, minutes, heard_at=T0)
+    assert view.interval == timedelta(seconds=2)
+    assert view.quantities["temperature"].value == 20.0
+    assert view.status_at(T0 + timedelta(seconds=3)) is Status.LIVE

@@ -1,0 +1,261 @@
+"""Pages, the SSE endpoint and the history API, through a real server on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx2 as httpx
+import pytest
+
+from tests.conftest import add_device, make_settings
+from tests.servers import LiveServer, run_live_server
+
+
+@dataclass
+class SseEvent:
+    id: str | None
+    event: str
+    data: str
+
+
+@contextmanager
+def sse(url: str, headers: dict[str, str] | None = None) -> Iterator[Iterator[SseEvent]]:
+    """Open an event stream; yields an iterator of its events."""
+    with httpx.stream("GET", url, headers=headers or {}, timeout=10) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+
+        def events() -> Iterator[SseEvent]:
+            fields: dict[str, list[str]] = {}
+            for line in response.iter_lines():
+                if line == "":
+                    if "event" in fields:
+                        yield SseEvent(
+                            fields["id"][0] if "id" in fields else None,
+                            fields["event"][0],
+                            "\n".join(fields.get("data", [])),
+                        )
+                    fields = {}
+                elif not line.startswith(":"):
+                    key, _, value = line.partition(": ")
+                    fields.setdefault(key, []).append(value)
+
+        yield events()
+
+
+def next_event(stream: Iterator[SseEvent], name: str, deadline: float = 5.0) -> SseEvent:
+    """The next event called `name`, within `deadline` seconds."""
+    started = time.monotonic()
+    for event in stream:
+        if event.event == name:
+            return event
+        assert time.monotonic() - started < deadline, f"no {name!r} event in time"
+    raise AssertionError("the stream ended")
+
+
+def post(server: LiveServer, token: str, **values: float) -> None:
+    response = httpx.post(
+        server.url + "/api/v1/measurements",
+        json={"values": values},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 201, response.text
+
+
+@pytest.fixture
+def server(sqlite_url: str) -> Iterator[LiveServer]:
+    settings = make_settings(sqlite_url, refresh_interval=0.2, sse_streams_per_client=3)
+    with run_live_server(settings) as live:
+        yield live
+
+
+def test_a_stream_starts_with_a_snapshot_then_carries_updates(server: LiveServer) -> None:
+    token = add_device(server.app, "greenhouse")
+    post(server, token, temperature=20.0)
+    time.sleep(0.5)
+    with sse(server.url + "/events?topic=overview") as stream:
+        snapshot = next_event(stream, "grid")
+        assert "greenhouse" in snapshot.data and "20.0" in snapshot.data
+        post(server, token, temperature=23.4)
+        update = next_event(stream, "tile-1", deadline=2)
+        assert "23.4" in update.data
+
+
+def test_a_reconnect_with_last_event_id_gets_only_what_it_missed(server: LiveServer) -> None:
+    token = add_device(server.app, "greenhouse")
+    post(server, token, temperature=20.0)
+    time.sleep(0.5)
+    with sse(server.url + "/events?topic=overview") as stream:
+        last = next_event(stream, "grid").id
+    post(server, token, temperature=25.0)
+    time.sleep(0.5)
+    with sse(server.url + "/events?topic=overview", {"Last-Event-ID": last or ""}) as stream:
+        first = next(stream)
+        assert first.event == "tile-1" and "25.0" in first.data
+    with sse(server.url + "/events?topic=overview", {"Last-Event-ID": "old-run-7"}) as stream:
+        assert next(stream).event == "grid"
+
+
+def test_a_device_page_streams_its_tile_and_points(server: LiveServer) -> None:
+    token = add_device(server.app, "<b>greenhouse<b>")
+    post(server, token, temperature=20.0)
+    time.sleep(0.5)
+    with sse(server.url + "/events?device=" + quote("<b>greenhouse<b>")) as stream:
+        assert next(stream).event == "tile-1"
+        assert next(stream).event == "resync"
+        post(server, token, temperature=21.0)
+        points = next_event(stream, "points", deadline=2)
+        assert '"temperature":[' in points.data
+
+
+def test_streams_are_refused_clearly(server: LiveServer) -> None:
+    assert httpx.get(server.url + "/events?device=ghost").status_code == 404
+    assert httpx.get(server.url + "/events").status_code == 422
+    overview = server.url + "/events?topic=overview"
+    with sse(overview), sse(overview), sse(overview):
+        refused = httpx.get(overview)
+        assert refused.status_code == 429
+        assert "live streams" in refused.json()["detail"]
+
+
+def test_pages_show_names_as_text(server: LiveServer) -> None:
+    name = "<img src=x onerror=alert(1)>"
+    token = add_device(server.app, name)
+    post(server, token, temperature=20.0, humidity=50.0)
+    time.sleep(0.5)
+    overview = httpx.get(server.url + "/").text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in overview
+    assert "<img src=x" not in overview
+    page = httpx.get(server.url + "/devices/" + quote(name, safe=""))
+    assert page.status_code == 200
+    assert "<img src=x" not in page.text
+    assert 'data-quantity="humidity"' in page.text
+    missing = httpx.get(server.url + "/devices/ghost")
+    assert missing.status_code == 404 and "No device is named" in missing.text
+
+
+def test_static_assets_are_served_without_internet(server: LiveServer) -> None:
+    for path in (
+        "/static/vendor/htmx.min.js",
+        "/static/vendor/htmx-ext-sse.min.js",
+        "/static/vendor/uPlot.iife.min.js",
+        "/static/css/app.css",
+        "/static/js/charts.js",
+    ):
+        assert httpx.get(server.url + path).status_code == 200, path
+    html = httpx.get(server.url + "/").text + httpx.get(server.url + "/devices/x").text
+    assert "http://" not in html and "https://" not in html, "no CDN"
+
+
+def test_the_series_api_and_its_csv_give_the_same_buckets(server: LiveServer) -> None:
+    token = add_device(server.app, "greenhouse")
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    body = {
+        "measurements": [
+            {"measured_at": (now - timedelta(minutes=m)).isoformat(), "values": {"temperature": m}}
+            for m in range(0, 60)
+            if not 20 <= m < 30
+        ]
+    }
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (
+        httpx.post(
+            server.url + "/api/v1/measurements/batch", json=body, headers=headers
+        ).status_code
+        == 201
+    )
+    time.sleep(1.5)  # the rollups are written about once a second
+    params = {
+        "quantity": "temperature",
+        "from": (now - timedelta(minutes=59)).isoformat(),
+        "to": (now + timedelta(minutes=1)).isoformat(),
+        "max_points": "60",
+    }
+    series = httpx.get(server.url + "/api/v1/devices/greenhouse/series", params=params).json()
+    assert series["level"] == "minute" and series["bucket_seconds"] == 60
+    assert len(series["buckets"]) <= 60
+    gaps = [b for b in series["buckets"] if b["count"] == 0]
+    assert len(gaps) >= 10 and all(b["mean"] is None for b in gaps)
+    csv_text = httpx.get(server.url + "/api/v1/devices/greenhouse/series.csv", params=params).text
+    rows = csv_text.strip().splitlines()
+    assert rows[0] == "time,min,max,mean,count"
+    assert len(rows) - 1 == len(series["buckets"])
+    for row, bucket in zip(rows[1:], series["buckets"], strict=True):
+        fields = row.split(",")
+        assert int(fields[4]) == bucket["count"]
+        assert fields[3] == ("" if bucket["mean"] is None else repr(bucket["mean"]))
+    raw = httpx.get(server.url + "/api/v1/devices/greenhouse/raw.csv", params=params).text
+    assert raw.splitlines()[0] == "time,value" and len(raw.splitlines()) == 1 + 50
+    assert (
+        httpx.get(
+            server.url + "/api/v1/devices/greenhouse/series", params={**params, "quantity": "wind"}
+        ).status_code
+        == 404
+    )
+    assert (
+        httpx.get(
+            server.url + "/api/v1/devices/greenhouse/series",
+            params={**params, "max_points": "99999"},
+        ).status_code
+        == 422
+    )
+    assert (
+        httpx.get(
+            server.url + "/api/v1/devices/greenhouse/series",
+            params={**params, "from": "2026-01-01T00:00:00"},  # no time zone
+        ).status_code
+        == 422
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.mark.slow
+def test_sigterm_closes_open_streams_and_exits_promptly(tmp_path: Path) -> None:
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRY_")}
+    environ["TELEMETRY_DATABASE_URL"] = f"sqlite:///{tmp_path / 't.db'}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+            assert time.monotonic() < deadline
+        with sse(url + "/events?topic=overview") as stream:
+            next_event(stream, "grid")
+            server.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            for _ in stream:  # the stream must end, cleanly, not hang
+                pass
+        server.wait(timeout=10)
+        assert time.monotonic() - started < 5
+    finally:
+        if server.poll() is None:
+            server.kill()

@@ -1,0 +1,86 @@
+"""Whatever a client sends, the answer is never a 500 and a refusal stores nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import add_device, bearer
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+json_values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+offsets = st.integers(min_value=-23 * 60, max_value=23 * 60).map(
+    lambda m: f"{'+' if m >= 0 else '-'}{abs(m) // 60:02d}:{abs(m) % 60:02d}"
+)
+times = st.builds(
+    lambda moment, offset: moment.isoformat() + offset,
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+    offsets | st.just("Z") | st.just(""),
+)
+measurement = st.fixed_dictionaries(
+    {},
+    optional={
+        "measured_at": st.sampled_from(
+            [
+                "2026-11-21T10:00:00Z",
+                "2026-11-21T10:00:00",
+                "1970-01-01T00:00:00Z",
+                "soon",
+                "2999-01-01T00:00:00Z",
+            ]
+        )
+        | times
+        | json_values,
+        "values": st.dictionaries(
+            st.sampled_from(["temperature", "humidity", "pressure", "x", "Bad", ""])
+            | st.text(max_size=8),
+            st.floats() | st.integers() | scalars,
+            max_size=4,
+        )
+        | json_values,
+        "extra": json_values,
+    },
+)
+bodies = (
+    measurement
+    | st.fixed_dictionaries({"measurements": st.lists(measurement, max_size=5)})
+    | json_values
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=bodies, batch=st.booleans())
+def test_no_body_makes_a_server_error(client: TestClient, body: Any, batch: bool) -> None:
+    if not hasattr(client, "token"):
+        client.token = add_device(client.app, "fuzz")  # type: ignore[attr-defined, arg-type]
+    path = "/api/v1/measurements/batch" if batch else "/api/v1/measurements"
+    engine = client.app.state.services.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        before = conn.execute(sa.text("SELECT count(*) FROM measurements")).scalar_one()
+    raw = json.dumps(body, allow_nan=True)
+    response = client.post(
+        path,
+        content=raw,
+        headers={**bearer(client.token), "Content-Type": "application/json"},  # type: ignore[attr-defined]
+    )
+    assert response.status_code in (200, 201, 400, 422), response.text
+    with engine.connect() as conn:
+        after = conn.execute(sa.text("SELECT count(*) FROM measurements")).scalar_one()
+    if response.status_code >= 400:
+        assert after == before
+    else:
+        assert after - before == response.json()["stored"]
