@@ -23,9 +23,13 @@ ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """One Chromium for the session."""
+    """One Chromium per test module.
+
+    Not per session: Playwright's sync API keeps its event loop registered as the
+    thread's running loop until it stops, and async tests that ran after it would fail.
+    """
     if CHROMIUM is None:
         message = "browser tests need Chromium: apt-get install chromium"
         if REQUIRE:
