@@ -29,6 +29,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
@@ -52,12 +53,12 @@ class Viewer(asyncio.Protocol):
         self.updates = 0
         self.latencies: list[float] = []
         self.ready = asyncio.Event()
-        self.transport: asyncio.BaseTransport | None = None
+        self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(self.request)
+        # A stream connection's transport; uvloop's is not an asyncio.Transport subclass.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
         hits = data.count(self.marker)

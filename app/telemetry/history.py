@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import BigInteger, ColumnElement, Connection, Engine, func, select, type_coerce
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db import translate_storage_errors
 from app.telemetry.clock import Clock
@@ -28,6 +29,7 @@ from app.telemetry.rollups import EPOCH
 
 HOURLY_FROM = timedelta(minutes=30)  # bucket widths from this up read hourly rollups
 RAW_CHUNK = 5000
+MICROSECOND = timedelta(microseconds=1)
 
 
 class HistoryError(ValueError):
@@ -61,6 +63,17 @@ class SeriesHistory:
     width: timedelta
     level: str
     buckets: list[Bucket]
+
+
+def _bucket_index(
+    conn: Connection, bucket: InstrumentedAttribute[datetime], first: datetime, width: timedelta
+) -> ColumnElement[int]:
+    """SQL for the index of the bucket of `width` from `first` that a rollup falls in."""
+    if conn.dialect.name == "sqlite":  # buckets are integer microseconds (app.db.Timestamp)
+        micros = type_coerce(bucket, BigInteger)
+        return (micros - (first - EPOCH) // MICROSECOND) // (width // MICROSECOND)
+    seconds = func.extract("epoch", bucket - first)
+    return func.floor(seconds / width.total_seconds())
 
 
 def choose_width(start: datetime, end: datetime, max_points: int, level: timedelta) -> timedelta:
@@ -99,22 +112,26 @@ class History:
         count = math.ceil((end - first) / width)
         with translate_storage_errors(), self._engine.connect() as conn:
             series_id, name = self._series(conn, device, quantity)
+            # Merged in the database: a week at ten-minute buckets reads 10,080 minute
+            # rows but hands back 1,008.
+            index = _bucket_index(conn, table.bucket, first, width).label("i")
             rows = conn.execute(
-                select(table.bucket, table.min, table.max, table.sum, table.count).where(
-                    table.series_id == series_id, table.bucket >= first, table.bucket < end
+                select(
+                    index,
+                    func.min(table.min),
+                    func.max(table.max),
+                    func.sum(table.sum),
+                    func.sum(table.count),
                 )
+                .where(table.series_id == series_id, table.bucket >= first, table.bucket < end)
+                .group_by(index)
             ).all()
         lows: list[float | None] = [None] * count
         highs: list[float | None] = [None] * count
         sums = [0.0] * count
         counts = [0] * count
-        for bucket, low, high, total, number in rows:
-            index = (bucket - first) // width
-            previous_low, previous_high = lows[index], highs[index]
-            lows[index] = low if previous_low is None else min(previous_low, low)
-            highs[index] = high if previous_high is None else max(previous_high, high)
-            sums[index] += total
-            counts[index] += number
+        for i, low, high, total, number in rows:
+            lows[int(i)], highs[int(i)], sums[int(i)], counts[int(i)] = low, high, total, number
         return SeriesHistory(
             device=name,
             quantity=quantity,

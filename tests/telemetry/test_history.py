@@ -71,6 +71,15 @@ def test_fewer_points_wanted_means_wider_buckets_never_more_than_asked(engine: E
     assert result.width == timedelta(minutes=15)
     assert sum(b.count for b in result.buckets) == 288
     assert result.buckets[1].min == 15.0 and result.buckets[1].max == 25.0
+    assert result.buckets[1].mean == 20.0 and result.buckets[1].count == 3
+    # A range that does not start on a bucket boundary: the first bucket starts before it.
+    later = history(engine).series(
+        "greenhouse", "temperature", T0 + timedelta(minutes=20), T0 + timedelta(hours=2), 7
+    )
+    assert later.width == timedelta(minutes=15)
+    assert later.buckets[0].start == T0 + timedelta(minutes=15)
+    assert [b.count for b in later.buckets] == [3] * 7
+    assert [b.mean for b in later.buckets] == [20.0 + 15 * i for i in range(7)]
 
 
 def test_long_ranges_read_hourly_rollups(engine: Engine) -> None:

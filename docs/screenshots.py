@@ -1,0 +1,162 @@
+"""Take the README's screenshots: the overview and a device page over a simulated day.
+
+    .venv/bin/python docs/screenshots.py      (needs Chromium: apt-get install chromium)
+
+Builds a scratch database with four devices and a day of readings each (the greenhouse
+with a two-hour outage in the afternoon, the shed quiet for a few minutes, the attic
+silent for hours), runs the real server on loopback, keeps the greenhouse posting
+through the HTTP API, and photographs the pages in headless Chromium into docs/images.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx2 as httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ROOT / "docs" / "images"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def climate(at: datetime, base: float, swing: float, rng: random.Random) -> dict[str, float]:
+    """A day's cycle, coolest at 05:00 and warmest at 17:00, with a little noise."""
+    hours = at.hour + at.minute / 60
+    phase = math.cos((hours - 17) / 24 * 2 * math.pi)
+    temperature = base + swing * phase + rng.gauss(0, 0.15)
+    humidity = 70 - 18 * phase + rng.gauss(0, 0.6)
+    return {"temperature": round(temperature, 2), "humidity": round(min(99, humidity), 1)}
+
+
+def seed(database_url: str, now: datetime) -> str:
+    """A day for each device; returns the greenhouse's token."""
+    from app import schema
+    from app.config import Settings
+    from app.db import create_db_engine, create_session_factory
+    from app.telemetry.devices import DeviceRef, Devices
+    from app.telemetry.readings import Reading
+    from app.telemetry.storage import MeasurementStore, WriteRequest
+
+    schema.upgrade(database_url)
+    engine = create_db_engine(Settings(database_url=database_url))
+    devices = Devices(create_session_factory(engine), lambda: now)
+    store = MeasurementStore(engine, max_quantities_per_device=8, durable=False)
+    rng = random.Random(7)
+    outage = (now - timedelta(hours=9), now - timedelta(hours=7))
+    plans = {  # name: (seconds between readings, silent for the last ..., base, swing)
+        "greenhouse": (30, timedelta(0), 21.0, 6.0),
+        "shed": (30, timedelta(minutes=4), 12.0, 4.0),
+        "cellar": (60, timedelta(0), 11.5, 0.6),
+        "attic": (60, timedelta(hours=5), 16.0, 8.0),
+    }
+    token = ""
+    for name, (every, silent, base, swing) in plans.items():
+        _, device_token = devices.add(name)
+        token = token or device_token
+        with engine.connect() as conn:
+            (device_id,) = conn.exec_driver_sql(
+                "SELECT id FROM devices WHERE name = ?", (name,)
+            ).one()
+        device = DeviceRef(device_id, name)
+        at, last = now - timedelta(days=1), now - silent
+        readings = []
+        while at <= last:
+            if not (name == "greenhouse" and outage[0] <= at < outage[1]):
+                readings.append(Reading(at, climate(at, base, swing, rng)))
+            at += timedelta(seconds=every)
+        # One group, so that the device's last-seen time is that of its last chunk.
+        chunks = [readings[i : i + 2000] for i in range(0, len(readings), 2000)]
+        store.write([WriteRequest(device, c, received_at=c[-1].measured_at) for c in chunks])
+    store.flush_rollups()
+    store.close()
+    engine.dispose()
+    return token
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def main() -> int:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("Chromium is needed: apt-get install chromium", file=sys.stderr)
+        return 1
+    from playwright.sync_api import sync_playwright
+
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        url_db = f"sqlite:///{scratch}/screens.db"
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        token = seed(url_db, now)
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRY_")}
+        env.update(TELEMETRY_DATABASE_URL=url_db, PYTHONPATH=str(ROOT))
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app_from_env",
+             "--port", str(port), "--log-level", "warning"],
+            cwd=ROOT, env=env,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(100):
+                try:
+                    if httpx.get(base + "/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+            rng = random.Random(3)
+
+            def post() -> None:
+                values = climate(datetime.now(UTC), 21.0, 6.0, rng)
+                httpx.post(
+                    base + "/api/v1/measurements",
+                    json={"values": values},
+                    headers={"Authorization": f"Bearer {token}"},
+                ).raise_for_status()
+
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=chromium, args=ARGS)
+                for _ in range(4):  # a live rhythm the server learns
+                    post()
+                    time.sleep(1)
+                page = browser.new_page(viewport={"width": 1200, "height": 330})
+                page.emulate_media(color_scheme="light")
+                page.goto(base + "/")
+                page.wait_for_selector("#connection[data-state='open']")
+                post()
+                time.sleep(1.5)
+                page.screenshot(path=IMAGES / "overview.png")
+                page.set_viewport_size({"width": 1200, "height": 900})
+                page.goto(base + "/devices/greenhouse?range=24h")
+                page.wait_for_function(
+                    "[...document.querySelectorAll('.plot')]"
+                    ".every(p => p.dataset.state === 'drawn')"
+                )
+                page.screenshot(path=IMAGES / "device.png", full_page=True)
+                browser.close()
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=20)
+    for name in ("overview.png", "device.png"):
+        print(f"wrote docs/images/{name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
