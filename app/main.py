@@ -92,6 +92,7 @@ def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
             queue_frames=settings.sse_queue_frames,
             ping_seconds=settings.sse_ping_seconds,
             streams_per_client=settings.sse_streams_per_client,
+            send_timeout=settings.sse_send_timeout,
         ),
         templates=templates,
         rate_limiter=RateLimiter(settings),

@@ -14,13 +14,29 @@ import asyncio
 class Viewer:
     """The frames waiting for one stream."""
 
-    __slots__ = ("_frames", "_limit", "_waiter", "client", "closed", "overflowed", "topic")
+    __slots__ = (
+        "_frames",
+        "_limit",
+        "_waiter",
+        "client",
+        "closed",
+        "overflowed",
+        "sending_since",
+        "stalled",
+        "task",
+        "topic",
+    )
 
     def __init__(self, topic: str, client: str, limit: int) -> None:
         self.topic = topic
         self.client = client
         self.closed = False
         self.overflowed = False
+        # Set by the stream while a write is under way (event-loop time), so that the hub
+        # can end streams whose client stopped reading (see LiveHub.drop_stalled).
+        self.sending_since = 0.0
+        self.stalled = False
+        self.task: asyncio.Task[object] | None = None
         self._frames: list[bytes] = []
         self._limit = limit
         self._waiter: asyncio.Future[None] | None = None
@@ -54,6 +70,13 @@ class Viewer:
             finally:
                 self._waiter = None
         return self._frames.pop(0)
+
+    def stall(self) -> None:
+        """End a stream whose client stopped reading: its pending write is cancelled."""
+        self.stalled = True
+        self.close()
+        if self.task is not None:
+            self.task.cancel()
 
     def pending(self) -> int:
         """Frames waiting to be sent."""

@@ -8,23 +8,27 @@ its own coroutine and one task that waits for the client to leave, nothing more.
 
 sse-starlette's EventSourceResponse runs four tasks in an anyio task group per stream
 (sending, pinging, waiting for shutdown, waiting for disconnect): about 12 KB a stream,
-more than the rest of the stream together. HubStream keeps its headers, encoding and
-send timeout but runs only the two that a hub-driven stream needs.
+more than the rest of the stream together. HubStream keeps its headers and encoding but
+runs only the two that a hub-driven stream needs. Its send timeout is the hub's too:
+a write marks its viewer with its start time, and the hub ends the streams whose write
+has waited longer than TELEMETRY_SSE_SEND_TIMEOUT, all in one pass, rather than each
+write arming and disarming a timer of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
-from sse_starlette.sse import AppStatus
+from sse_starlette.sse import AppStatus, SendTimeoutError
 from starlette.types import Message, Receive, Scope, Send
 
 from app.live.hub import OVERVIEW, ServerClosing, TooManyStreams, device_topic
+from app.live.viewers import Viewer
 from app.telemetry.devices import DeviceError, normalize_device_name
 from app.web.client import client_address
 from app.web.deps import services_of
@@ -90,9 +94,9 @@ async def events(
         viewer.close()  # ends the stream's loop
 
     return HubStream(
+        viewer,
         stream(),
         ping=0,  # the hub pings every stream at once
-        send_timeout=services.settings.sse_send_timeout,
         client_close_handler_callable=client_left,
     )
 
@@ -108,11 +112,34 @@ def server_is_stopping() -> bool:
 
 
 class HubStream(EventSourceResponse):
-    """An event stream whose pings and shutdown come from the hub (see the module doc)."""
+    """An event stream whose pings, send timeout and shutdown come from the hub."""
+
+    def __init__(self, viewer: Viewer, content: AsyncIterator[bytes], **options: Any) -> None:
+        super().__init__(content, **options)
+        self._viewer = viewer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        listener = asyncio.get_running_loop().create_task(self._listen_for_disconnect(receive))
+        viewer = self._viewer
+        loop = asyncio.get_running_loop()
+        viewer.task = asyncio.current_task()
+        listener = loop.create_task(self._listen_for_disconnect(receive))
         try:
             await self._stream_response(send)
+        except asyncio.CancelledError:
+            if not viewer.stalled:
+                raise
+            # The hub cancelled a write the client did not take: end this request only.
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            raise SendTimeoutError("the viewer accepted nothing within the send timeout") from None
         finally:
             listener.cancel()
+
+    async def _send_with_timeout(self, send: Send, message: Message) -> None:
+        viewer = self._viewer
+        viewer.sending_since = asyncio.get_running_loop().time()
+        try:
+            await send(message)
+        finally:
+            viewer.sending_since = 0.0

@@ -29,6 +29,7 @@ def make_hub(clock: FakeClock, **overrides: int) -> LiveHub:
         replay_frames=options["replay_frames"],
         queue_frames=options["queue_frames"],
         streams_per_client=options["streams_per_client"],
+        send_timeout=10.0,
     )
 
 
@@ -208,3 +209,16 @@ def test_pings_reach_every_stream(clock: FakeClock) -> None:
         drain(viewer)
     hub.ping()
     assert [drain(v) for v in viewers] == [b": ping\n\n", b": ping\n\n"]
+
+
+def test_streams_stuck_in_a_write_past_the_deadline_are_ended(clock: FakeClock) -> None:
+    hub = make_hub(clock)
+    hub.load([])
+    stuck, writing, idle = (hub.open(OVERVIEW, f"c{i}", None) for i in range(3))
+    stuck.sending_since = 100.0
+    writing.sending_since = 109.5
+    assert hub.drop_stalled(deadline=105.0) == 1
+    assert stuck.closed and stuck.stalled
+    assert not writing.closed and not idle.closed
+    assert hub.viewer_count() == 2
+    assert hub.stats.viewers_dropped == 1

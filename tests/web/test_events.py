@@ -1,0 +1,79 @@
+"""The event stream's own mechanics: a client that stops reading is ended by the hub.
+
+uvicorn's `send` blocks while a client's socket buffer is full; here a `send` that
+never completes stands for such a client, so the test needs no megabytes of backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sse_starlette.sse import SendTimeoutError
+from starlette.types import Message, Send
+
+from app.live.hub import OVERVIEW
+from app.live.viewers import Viewer
+from app.web.events import HubStream
+from tests.conftest import FakeClock
+from tests.live.test_hub import make_hub
+
+pytestmark = pytest.mark.anyio
+
+
+def run_stream(viewer: Viewer, send: Send) -> asyncio.Task[None]:
+    """The viewer's HubStream as uvicorn would run it, with `send` as the client side."""
+
+    async def receive() -> Message:
+        await asyncio.Event().wait()  # the client never disconnects by itself
+        raise AssertionError("unreachable")
+
+    async def body() -> AsyncIterator[bytes]:
+        while (data := await viewer.next()) is not None:
+            yield data
+
+    stream = HubStream(viewer, body(), ping=0)
+    return asyncio.create_task(stream({"type": "http"}, receive, send))
+
+
+async def test_a_viewer_that_takes_nothing_is_ended_after_the_send_timeout() -> None:
+    hub = make_hub(FakeClock())
+    hub.load([])
+    viewer = hub.open(OVERVIEW, "c1", None)
+    first_write = asyncio.Event()
+    delivered: list[Message] = []
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            first_write.set()
+            await asyncio.Event().wait()  # the client's buffer is full and stays full
+        delivered.append(message)
+
+    loop = asyncio.get_running_loop()
+    stream = run_stream(viewer, send)
+    await asyncio.wait_for(first_write.wait(), 2)
+    assert hub.drop_stalled(loop.time() + 1) == 1  # its write began before this deadline
+    with pytest.raises(SendTimeoutError):
+        await asyncio.wait_for(stream, 2)
+    assert viewer.closed and viewer.stalled
+    assert hub.viewer_count() == 0
+    assert [m["type"] for m in delivered] == ["http.response.start"]
+
+
+async def test_a_reading_viewer_is_never_taken_for_stalled() -> None:
+    hub = make_hub(FakeClock())
+    hub.load([])
+    viewer = hub.open(OVERVIEW, "c1", None)
+    delivered: list[bytes] = []
+
+    async def send(message: Message) -> None:
+        delivered.append(message.get("body", b""))
+
+    stream = run_stream(viewer, send)
+    await asyncio.sleep(0.05)
+    assert viewer.sending_since == 0.0  # no write under way between frames
+    assert hub.drop_stalled(asyncio.get_running_loop().time() + 1) == 0
+    viewer.close()
+    await asyncio.wait_for(stream, 2)
+    assert b"".join(delivered).startswith(b"retry: ")
