@@ -22,7 +22,7 @@ from app.bus import InProcessBus
 from app.config import Settings
 from app.db import StorageUnavailable, create_db_engine, create_session_factory
 from app.live.hub import LiveHub
-from app.live.loader import load_views
+from app.live.loader import devices_after, load_views
 from app.resources import resource_path
 from app.telemetry.clock import Clock, utc_now
 from app.telemetry.devices import Devices
@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 RETENTION_FIRST_DELAY = 60.0  # seconds after start
 RETENTION_PERIOD = 3600.0
+NEW_DEVICE_POLL = 5.0  # seconds between looks for devices registered meanwhile
+GC_THRESHOLDS = (50_000, 20, 100)  # Python's defaults are (700, 10, 10)
 
 API_DESCRIPTION = """\
 Self-hosted IoT telemetry. Devices post readings with their bearer token
@@ -100,8 +102,11 @@ def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
     )
 
 
-async def _start_live(services: Services) -> None:
-    """The hub starts from the stored state, then follows what gets stored."""
+async def _start_live(services: Services) -> int:
+    """The hub starts from the stored state, then follows what gets stored.
+
+    Returns the highest device id it knows, where the search for new devices starts.
+    """
     try:
         views = await run_in_threadpool(load_views, services.engine, services.clock())
     except StorageUnavailable as exc:
@@ -111,6 +116,21 @@ async def _start_live(services: Services) -> None:
     await services.hub.start(
         services.measurements.subscribe(maxsize=100_000), stopping=server_is_stopping
     )
+    return max((view.id for view in views), default=0)
+
+
+async def _follow_new_devices(services: Services, after: int) -> None:
+    """Every few seconds, show devices registered since (from the CLI, another worker)."""
+    while True:
+        await asyncio.sleep(NEW_DEVICE_POLL)
+        try:
+            added = await run_in_threadpool(devices_after, services.engine, after)
+        except StorageUnavailable as exc:
+            logger.warning("could not look for new devices: %s", exc.reason)
+            continue
+        if added:
+            after = added[-1][0]
+            services.hub.add_devices(added)
 
 
 async def _prune_forever(retention: Retention) -> None:
@@ -148,17 +168,25 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await _warn_if_schema_is_behind(services)
         await services.measurements.start()
-        await _start_live(services)
-        pruning = asyncio.get_running_loop().create_task(_prune_forever(services.retention))
+        known = await _start_live(services)
+        loop = asyncio.get_running_loop()
+        pruning = loop.create_task(_prune_forever(services.retention))
+        following = loop.create_task(_follow_new_devices(services, known))
         # Everything built so far lives as long as the process: move it out of the
         # garbage collector's sight, so full collections stop rescanning the whole
         # framework and no longer stall requests (tens of ms each without this).
         gc.collect()
         gc.freeze()
+        # Thousands of open streams are hundreds of thousands of long-lived objects, and
+        # each tick's fan-out briefly allocates a future and a message per stream: with
+        # the default thresholds that set off a full collection every few seconds, a
+        # one-second stall at 10,000 viewers (docs/benchmarks.md). Collect less often.
+        gc.set_threshold(*GC_THRESHOLDS)
         try:
             yield
         finally:
             pruning.cancel()
+            following.cancel()
             await services.hub.stop()
             await services.measurements.stop()
             await services.bus.aclose()
@@ -175,6 +203,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
+    app.add_middleware(events.EventStreams)
     ingest.install(app)
     app.include_router(devices.router)
     app.include_router(history.router)

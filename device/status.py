@@ -74,5 +74,5 @@ def format_status(status: SpoolStatus, now: datetime) -> str:
         + (f"\n               {data['last_error']}" if data["last_error"] else ""),
     ]
     for kind, state in sorted(data["sensors"].items()):
-        lines.append(f"{'sensor ' + kind:<15}{state}")
+        lines.append(f"{'sensor ' + kind:<15} {state}")
     return "\n".join(lines)

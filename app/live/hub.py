@@ -224,6 +224,13 @@ class LiveHub:
                     span[4] += value
                     span[5] += 1
 
+    def add_devices(self, devices: Iterable[tuple[int, str]]) -> None:
+        """Show devices registered since the start that have not posted yet (by id, name)."""
+        for device_id, name in devices:
+            if device_id not in self.views:
+                self._add_view(DeviceView(device_id, name))
+                self._dirty.add(device_id)
+
     def tick(self) -> None:
         """Re-check statuses, render what changed once, send it to whoever watches."""
         now = self._clock()

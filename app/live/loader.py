@@ -44,3 +44,16 @@ def load_views(engine: Engine, now: datetime) -> list[DeviceView]:
         view.restore(latest.get(device_id, {}), history.get(device_id, {}), last_seen)
         views.append(view)
     return views
+
+
+def devices_after(engine: Engine, after: int) -> list[tuple[int, str]]:
+    """Devices registered with an id above `after` (ids only grow), in id order.
+
+    Devices added with `telemetry device add` while the server runs are found this way:
+    they have posted nothing yet, so no event has told the live views about them.
+    """
+    with translate_storage_errors(), engine.connect() as conn:
+        rows = conn.execute(
+            select(Device.id, Device.name).where(Device.id > after).order_by(Device.id)
+        ).all()
+    return [(device_id, name) for device_id, name in rows]

@@ -13,6 +13,12 @@ runs only the two that a hub-driven stream needs. Its send timeout is the hub's 
 a write marks its viewer with its start time, and the hub ends the streams whose write
 has waited longer than TELEMETRY_SSE_SEND_TIMEOUT, all in one pass, rather than each
 write arming and disarming a timer of its own.
+
+The streams are answered by EventStreams, a pure ASGI middleware, before FastAPI's
+exception handling, exit stacks and routing: a stream lives for hours, and every
+layer it passes through keeps a suspended frame, a closure or an exit stack alive for
+as long, about 10 KB a stream in all (docs/benchmarks.md), and takes a turn in every
+write. The route below is the same function, and documents it.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 from sse_starlette.sse import AppStatus, SendTimeoutError
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.live.hub import OVERVIEW, ServerClosing, TooManyStreams, device_topic
 from app.live.viewers import Viewer
@@ -143,3 +149,20 @@ class HubStream(EventSourceResponse):
             await send(message)
         finally:
             viewer.sending_since = 0.0
+
+
+class EventStreams:
+    """Answers GET /events itself; everything else goes on to the app (see the module doc)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/events" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        query = request.query_params
+        response = await events(request, query.get("topic"), query.get("device"))
+        del request, query  # not kept alive for the hours the stream may last
+        await response(scope, receive, send)

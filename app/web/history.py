@@ -54,7 +54,7 @@ class SeriesOut(BaseModel):
 
 Quantity = Annotated[str, Query(max_length=64, description="e.g. temperature")]
 From = Annotated[AwareDatetime | None, Query(alias="from", description="Default: `to` − 24 h.")]
-To = Annotated[AwareDatetime | None, Query(description="Default: now.")]
+To = Annotated[AwareDatetime | None, Query(alias="to", description="Default: now.")]
 
 
 def _range(

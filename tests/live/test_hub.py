@@ -222,3 +222,18 @@ def test_streams_stuck_in_a_write_past_the_deadline_are_ended(clock: FakeClock) 
     assert not writing.closed and not idle.closed
     assert hub.viewer_count() == 2
     assert hub.stats.viewers_dropped == 1
+
+
+def test_devices_registered_later_get_a_tile_and_the_grid_is_sent_again(
+    clock: FakeClock,
+) -> None:
+    hub = make_hub(clock)
+    hub.load([DeviceView(1, "pi-1")])
+    viewer = hub.open(OVERVIEW, "c1", None)
+    drain(viewer)
+    hub.add_devices([(1, "pi-1"), (2, "cellar")])  # the known one is left as it is
+    hub.tick()
+    sent = drain(viewer)
+    assert events_in(sent) == ["grid"]
+    assert b"cellar" in sent and b"pi-1" in sent
+    assert hub.device_id("cellar") == 2

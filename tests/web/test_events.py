@@ -11,12 +11,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sse_starlette.sse import SendTimeoutError
+from starlette.testclient import TestClient
 from starlette.types import Message, Send
 
 from app.live.hub import OVERVIEW
 from app.live.viewers import Viewer
+from app.main import create_app
 from app.web.events import HubStream
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, make_settings
 from tests.live.test_hub import make_hub
 
 pytestmark = pytest.mark.anyio
@@ -77,3 +79,13 @@ async def test_a_reading_viewer_is_never_taken_for_stalled() -> None:
     viewer.close()
     await asyncio.wait_for(stream, 2)
     assert b"".join(delivered).startswith(b"retry: ")
+
+
+def test_streams_are_answered_before_routing(sqlite_url: str) -> None:
+    # The documented route would refuse a 65-character name as too long (422); the
+    # middleware that answers streams first looks it up and finds no such device (404).
+    with TestClient(create_app(make_settings(sqlite_url))) as client:
+        response = client.get("/events", params={"device": "x" * 65})
+        assert response.status_code == 404, response.text
+        assert "no device is named" in response.json()["detail"]
+        assert client.get("/events", params={"topic": "nonsense"}).status_code == 422

@@ -92,6 +92,16 @@ def test_a_stream_starts_with_a_snapshot_then_carries_updates(server: LiveServer
         assert "23.4" in update.data
 
 
+def test_a_device_registered_while_the_server_runs_appears_before_it_posts(
+    server: LiveServer,
+) -> None:
+    with sse(server.url + "/events?topic=overview") as stream:
+        assert "cellar" not in next_event(stream, "grid").data
+        add_device(server.app, "cellar")  # as `telemetry device add` does, from outside
+        assert "cellar" in next_event(stream, "grid", deadline=10).data
+    assert httpx.get(server.url + "/devices/cellar").status_code == 200
+
+
 def test_a_reconnect_with_last_event_id_gets_only_what_it_missed(server: LiveServer) -> None:
     token = add_device(server.app, "greenhouse")
     post(server, token, temperature=20.0)
@@ -197,6 +207,13 @@ def test_the_series_api_and_its_csv_give_the_same_buckets(server: LiveServer) ->
         assert fields[3] == ("" if bucket["mean"] is None else repr(bucket["mean"]))
     raw = httpx.get(server.url + "/api/v1/devices/greenhouse/raw.csv", params=params).text
     assert raw.splitlines()[0] == "time,value" and len(raw.splitlines()) == 1 + 50
+    # A range in the past ends at its `to`, not now.
+    past = {**params, "to": (now - timedelta(minutes=40)).isoformat()}
+    earlier = httpx.get(server.url + "/api/v1/devices/greenhouse/series", params=past).json()
+    assert earlier["to"] == past["to"].replace("+00:00", "Z")
+    assert sum(b["count"] for b in earlier["buckets"]) == 19  # minutes 59..41
+    raw = httpx.get(server.url + "/api/v1/devices/greenhouse/raw.csv", params=past).text
+    assert len(raw.splitlines()) == 1 + 19
     assert (
         httpx.get(
             server.url + "/api/v1/devices/greenhouse/series", params={**params, "quantity": "wind"}
