@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 RETENTION_FIRST_DELAY = 60.0  # seconds after start
 RETENTION_PERIOD = 3600.0
 NEW_DEVICE_POLL = 5.0  # seconds between looks for devices registered meanwhile
-GC_THRESHOLDS = (50_000, 20, 100)  # Python's defaults are (700, 10, 10)
+GC_THRESHOLDS = (700, 10, 1000)  # Python's defaults are (700, 10, 10)
 
 API_DESCRIPTION = """\
 Self-hosted IoT telemetry. Devices post readings with their bearer token
@@ -180,7 +180,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         # Thousands of open streams are hundreds of thousands of long-lived objects, and
         # each tick's fan-out briefly allocates a future and a message per stream: with
         # the default thresholds that set off a full collection every few seconds, a
-        # one-second stall at 10,000 viewers (docs/benchmarks.md). Collect less often.
+        # one-second stall at 10,000 viewers (docs/benchmarks.md). Young generations are
+        # collected as usual; full collections a hundred times less often.
         gc.set_threshold(*GC_THRESHOLDS)
         try:
             yield
