@@ -10,7 +10,12 @@
                                                       (+ its new points, as JSON)
 
 Whatever the rate of readings, a device costs at most one render per interval, and the
-number of viewers only changes how many times the same bytes are queued. A new stream
+number of viewers only changes how many times the same bytes are queued. A tile nobody
+watches (no overview stream, no stream of its page, none for the last LINGER) is not
+rendered at all: it is marked stale and rendered when a stream or a page next asks for
+it. A topic keeps being rendered for LINGER after its last stream ends, so that a
+browser reconnecting after a blip can still be replayed what it missed; after that its
+replay log holds a gap, and a reconnecting stream gets a snapshot. A new stream
 starts with a snapshot of what its page shows (the cached tiles, not a re-render), or
 with the frames it missed when it sends a Last-Event-ID the replay log still covers.
 """
@@ -25,7 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import anyio
@@ -41,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 OVERVIEW = "overview"
 PING = b": ping\n\n"
+LINGER = timedelta(seconds=30)  # a topic stays rendered this long after its last stream
 SHUTDOWN_POLL = 0.25  # seconds between looks at the server's shutdown flag
 STALL_CHECK = 1.0  # seconds between looks for streams stuck in a write
 
@@ -104,12 +110,14 @@ class LiveHub:
         self.views: dict[int, DeviceView] = {}
         self._by_name: dict[str, int] = {}
         self._tiles: dict[int, str] = {}
+        self._stale: set[int] = set()  # devices whose tile in _tiles is out of date
         self._snapshots: dict[str, bytes] = {}
         self._dirty: set[int] = set()
         self._grid_dirty = False
         # device id -> quantity -> [first ms, last ms, min, max, sum, count] since the tick
         self._points: dict[int, dict[str, list[float]]] = {}
         self._topics: dict[str, set[Viewer]] = {}
+        self._lingering: dict[str, datetime] = {}  # topic -> until when it stays rendered
         self._per_client: Counter[str] = Counter()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
@@ -126,8 +134,7 @@ class LiveHub:
         for view in views:
             view.status = view.status_at(now)
             self._add_view(view)
-        for view in self.views.values():
-            self._render(view, now)
+        self._stale.update(self.views)  # rendered when the first stream or page asks
         self._grid_dirty = False  # streams opened from now on start from this state
 
     async def start(
@@ -211,7 +218,7 @@ class LiveHub:
             self._add_view(view)
         view.apply(event, self._clock())
         self._dirty.add(view.id)
-        if device_topic(view.id) in self._topics:
+        if self._watched(device_topic(view.id)):
             points = self._points.setdefault(view.id, {})
             at = event.measured_at.timestamp() * 1000
             for name, value in event.values.items():
@@ -245,18 +252,23 @@ class LiveHub:
         points, self._points = self._points, {}
         if dirty or self._grid_dirty:
             self._snapshots.clear()
-        for device_id in dirty:  # each changed tile rendered once, for everyone
+        self._stale.update(dirty)
+        self._end_lingering(now)
+        overview_watched = self._watched(OVERVIEW)
+        watched = [d for d in dirty if overview_watched or self._watched(device_topic(d))]
+        for device_id in watched:  # each changed tile rendered once, for everyone
             self._render(self.views[device_id], now)
-        if self._grid_dirty:  # a device appeared: the grid itself changes
-            self._grid_dirty = False
-            overview = [("grid", self._grid())]
-        else:
-            overview = [(f"tile-{d}", self._tiles[d]) for d in dirty]
-        self._send(OVERVIEW, overview)
-        for device_id in dirty:
+        if overview_watched:
+            if self._grid_dirty:  # a device appeared: the grid itself changes
+                overview = [("grid", self._grid())]
+            else:
+                overview = [(f"tile-{d}", self._tiles[d]) for d in dirty]
+            self._send(OVERVIEW, overview)
+        self._grid_dirty = False  # unwatched, the log holds a gap for it (see close)
+        for device_id in watched:
             topic = device_topic(device_id)
-            if topic not in self._topics:
-                continue  # nobody watches: the log holds a gap for it (see close)
+            if not self._watched(topic):
+                continue
             frames = [(f"tile-{device_id}", self._tiles[device_id])]
             if device_id in points:
                 frames.append(("points", _points_json(points[device_id])))
@@ -299,8 +311,7 @@ class LiveHub:
 
     def tile_html(self, device_id: int) -> str:
         """A device's current tile."""
-        html = self._tiles.get(device_id)
-        return html if html is not None else self._render(self.views[device_id], self._clock())
+        return self._tile(device_id)
 
     def quantities(self, device_id: int) -> list[str]:
         """The quantities a device has shown, in name order."""
@@ -318,10 +329,15 @@ class LiveHub:
         viewer = Viewer(topic, client, self._queue_frames)
         # Browsers reconnect after `retry` ms: spread them so a restart is not a stampede.
         viewer.push(f"retry: {random.randint(1000, 4000)}\n\n".encode())  # noqa: S311
-        missed = self.log.since(topic, last_event_id)
+        # A replay needs the topic to have been rendered all along, and must fit in the
+        # viewer's queue (with the retry frame); otherwise the snapshot, one frame, does.
+        missed = self.log.since(topic, last_event_id) if self._watched(topic) else None
+        if missed is not None and len(missed) >= self._queue_frames:
+            missed = None
         for data in missed if missed is not None else self._snapshot(topic):
             viewer.push(data)
         self._topics.setdefault(topic, set()).add(viewer)
+        self._lingering.pop(topic, None)
         self._per_client[client] += 1
         return viewer
 
@@ -336,10 +352,7 @@ class LiveHub:
                 del self._per_client[viewer.client]
             if not viewers:
                 del self._topics[viewer.topic]
-                if viewer.topic != OVERVIEW:
-                    # Unwatched, a device page's frames are not kept: whoever comes back
-                    # needs a snapshot, not a replay with a hole in the chart.
-                    self.log.gap(viewer.topic)
+                self._lingering[viewer.topic] = self._clock() + LINGER
 
     def viewer_count(self) -> int:
         """Open streams."""
@@ -352,14 +365,33 @@ class LiveHub:
         self._by_name[view.name] = view.id
         self._grid_dirty = True
 
+    def _watched(self, topic: str) -> bool:
+        return topic in self._topics or topic in self._lingering
+
+    def _end_lingering(self, now: datetime) -> None:
+        for topic, until in list(self._lingering.items()):
+            if until <= now:
+                del self._lingering[topic]
+                # From now on its frames are neither rendered nor kept: whoever comes
+                # back needs a snapshot, not a replay with holes in it.
+                self.log.gap(topic)
+
     def _render(self, view: DeviceView, now: datetime) -> str:
         self.stats.renders += 1
+        self._stale.discard(view.id)
         html = self._tiles[view.id] = self._renderer.tile(view, now)
+        return html
+
+    def _tile(self, device_id: int) -> str:
+        """The device's tile, rendered now if it changed while nobody watched."""
+        html = self._tiles.get(device_id)
+        if html is None or device_id in self._stale:
+            html = self._render(self.views[device_id], self._clock())
         return html
 
     def _grid(self) -> str:
         ordered = sorted(self.views.values(), key=lambda v: v.name)
-        return self._renderer.grid(ordered, self._tiles)
+        return self._renderer.grid(ordered, {view.id: self._tile(view.id) for view in ordered})
 
     def _snapshot(self, topic: str) -> list[bytes]:
         # Built once per topic per change and shared: a thousand tabs opening at once
@@ -372,7 +404,7 @@ class LiveHub:
             snapshot = encode("grid", self._grid(), last)
         else:
             device_id = int(topic.removeprefix("device:"))
-            tile = self._tiles.get(device_id)
+            tile = self._tile(device_id) if device_id in self.views else None
             snapshot = (
                 encode(f"tile-{device_id}", tile, last) if tile is not None else b""
             ) + encode("resync", "{}", last)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from functools import lru_cache
 
 from app.config import Network
 
@@ -18,10 +19,12 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequenc
     """
     if not peer:
         return "unknown"
+    if not trusted or not forwarded_for:
+        return _peer_key(peer)
     peer_address = _parse(peer)
     if peer_address is None:
         return peer
-    if not trusted or not forwarded_for or not _is_trusted(peer_address, trusted):
+    if not _is_trusted(peer_address, trusted):
         return _key(peer_address)
     hops = [_parse(hop) for hop in forwarded_for.split(",") if hop.strip()]
     for hop in reversed(hops):
@@ -33,6 +36,15 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequenc
 
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@lru_cache(maxsize=4096)
+def _peer_key(peer: str) -> str:
+    """The rate-limit key of a direct peer."""
+    # Cached: parsing an address costs more than the rate limit itself, and a server
+    # sees the same few peers (its devices, a proxy) again and again.
+    address = _parse(peer)
+    return peer if address is None else _key(address)
 
 
 def _parse(value: str) -> Address | None:

@@ -13,6 +13,8 @@ StorageUnavailable            503    {"detail": "..."} + Retry-After
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from limits import RateLimitItem
@@ -132,15 +134,34 @@ async def _client_gone(request: Request, _: Exception) -> Response:
     return Response(status_code=400)
 
 
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+# Exception class -> its answer. FastAPI's exception middleware uses it for every route;
+# the ingest routes, answered ahead of that middleware (ingest.py), look it up themselves.
+ERROR_HANDLERS: dict[type[Exception], Handler] = {
+    MalformedBody: _malformed,
+    NotAuthenticated: _not_authenticated,
+    BodyTooLarge: _too_large,
+    UnsupportedMediaType: _unsupported,
+    InvalidBody: _invalid,
+    QuantityLimitExceeded: _quantity_limit,
+    RateLimited: _rate_limited,
+    StorageUnavailable: _unavailable,
+    DeviceNotFound: _not_found,
+    ClientDisconnect: _client_gone,
+}
+
+
+def handler_for(exc: Exception) -> Handler | None:
+    """The handler of `exc`'s class or of its nearest ancestor that has one."""
+    for cls in type(exc).__mro__:
+        handler = ERROR_HANDLERS.get(cls)
+        if handler is not None:
+            return handler
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every refusal above with its status and a sentence the client can act on."""
-    app.add_exception_handler(MalformedBody, _malformed)
-    app.add_exception_handler(NotAuthenticated, _not_authenticated)
-    app.add_exception_handler(BodyTooLarge, _too_large)
-    app.add_exception_handler(UnsupportedMediaType, _unsupported)
-    app.add_exception_handler(InvalidBody, _invalid)
-    app.add_exception_handler(QuantityLimitExceeded, _quantity_limit)
-    app.add_exception_handler(RateLimited, _rate_limited)
-    app.add_exception_handler(StorageUnavailable, _unavailable)
-    app.add_exception_handler(DeviceNotFound, _not_found)
-    app.add_exception_handler(ClientDisconnect, _client_gone)
+    for cls, handler in ERROR_HANDLERS.items():
+        app.add_exception_handler(cls, handler)

@@ -5,6 +5,13 @@ before any body byte is read), media type, body size (413 from the
 declared length or while streaming), JSON shape and domain rules (400/422, nothing
 stored), then the group-commit writer (answer after commit, 503 if the database
 cannot take it).
+
+Both routes are answered by IngestRoutes, a pure ASGI middleware, ahead of FastAPI's
+exception handling, exit stacks, routing and endpoint wrapper: those layers cost a
+request about as much as storing its readings does (docs/benchmarks.md), and these two
+routes take nearly every request the server gets. The routes stay registered, with
+the same endpoint functions, so that the OpenAPI document describes them; refusals get
+the same handlers as everywhere else (errors.ERROR_HANDLERS).
 """
 
 from __future__ import annotations
@@ -13,11 +20,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.telemetry.devices import DeviceRef
 from app.telemetry.readings import Reading
 from app.web.deps import BEARER_SCHEME, Services, authenticate_device, services_of
-from app.web.errors import BodyTooLarge, UnsupportedMediaType
+from app.web.errors import BodyTooLarge, UnsupportedMediaType, handler_for
 from app.web.payloads import IngestRules, MalformedBody, parse_batch, parse_single
 from app.web.ratelimit import rate_limit_headers
 from app.web.schemas import (
@@ -154,19 +162,38 @@ async def post_batch(request: Request) -> Response:
 
 OPENAPI_BODY_MODELS = (MeasurementIn, BatchIn)
 
+ENDPOINTS = {
+    "/api/v1/measurements": (post_measurement, "Post one measurement", MeasurementIn),
+    "/api/v1/measurements/batch": (post_batch, "Post many measurements", BatchIn),
+}
+
+
+class IngestRoutes:
+    """Answers the ingest POSTs itself; everything else goes on to the app (module doc)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = ENDPOINTS.get(scope["path"]) if scope["type"] == "http" else None
+        if route is None or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await route[0](request)
+        except Exception as exc:
+            handler = handler_for(exc)
+            if handler is None:
+                raise  # a fault, not a refusal: the server's error middleware answers 500
+            response = await handler(request, exc)
+        await response(scope, receive, send)
+
 
 def install(app: FastAPI) -> None:
-    """Add the ingest routes to `app`.
-
-    They go on the app itself rather than through include_router, and take the
-    device by calling authenticate_device instead of a Depends: on this path, the
-    nested router dispatch and the dependency solving each cost more than the rate
-    limit (see docs/benchmarks.md).
-    """
-    for path, endpoint, summary, model in (
-        ("/api/v1/measurements", post_measurement, "Post one measurement", MeasurementIn),
-        ("/api/v1/measurements/batch", post_batch, "Post many measurements", BatchIn),
-    ):
+    """Add the ingest routes to `app`, answered by IngestRoutes ahead of the framework."""
+    app.add_middleware(IngestRoutes)
+    for path, (endpoint, summary, model) in ENDPOINTS.items():
         app.add_api_route(
             path,
             endpoint,

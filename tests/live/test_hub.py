@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.live.hub import OVERVIEW, LiveHub, TooManyStreams, device_topic
+from app.live.hub import LINGER, OVERVIEW, LiveHub, TooManyStreams, device_topic
 from app.live.state import DeviceView
 from app.live.viewers import Viewer
 from app.telemetry.events import MeasurementInserted
@@ -146,6 +146,86 @@ def test_a_reconnect_with_an_unknown_or_too_old_id_gets_a_snapshot(clock: FakeCl
         hub.tick()
     assert events_in(drain(hub.open(OVERVIEW, "c", old))) == ["grid"]
     assert events_in(drain(hub.open(OVERVIEW, "c", "otherrun-3"))) == ["grid"]
+
+
+def test_tiles_nobody_watches_are_not_rendered_until_someone_looks(clock: FakeClock) -> None:
+    hub = make_hub(clock)
+    hub.load([DeviceView(1, "pi-1"), DeviceView(2, "pi-2")])
+    before = hub.stats.renders
+    for s in range(5):
+        hub.apply(event(1, s, temperature=20.0 + s))
+        hub.tick()
+    assert hub.stats.renders == before, "no stream, no page: nothing rendered"
+    data = drain(hub.open(OVERVIEW, "c", None)).decode()
+    assert "24.0" in data, "the snapshot shows the latest state"
+    assert hub.stats.renders - before == 2, "each stale tile rendered once, for the snapshot"
+
+
+def test_a_device_page_alone_renders_only_its_own_tile(clock: FakeClock) -> None:
+    hub = make_hub(clock)
+    hub.load([DeviceView(1, "pi-1"), DeviceView(2, "pi-2")])
+    page = hub.open(device_topic(1), "c", None)
+    drain(page)
+    before = hub.stats.renders
+    hub.apply(event(1, 0, temperature=20.0))
+    hub.apply(event(2, 0, temperature=5.0))
+    hub.tick()
+    assert hub.stats.renders - before == 1
+    assert events_in(drain(page)) == ["tile-1", "points"]
+
+
+def test_a_topic_stays_replayable_for_a_while_after_its_last_stream(clock: FakeClock) -> None:
+    hub = make_hub(clock)
+    hub.load([DeviceView(1, "pi-1")])
+    viewer = hub.open(OVERVIEW, "c", None)
+    drain(viewer)
+    last_seen = hub.log.last_id
+    hub.close(viewer)
+    clock.now = T0 + LINGER - timedelta(seconds=1)
+    hub.apply(event(1, 0, temperature=20.0))
+    hub.tick()
+    assert events_in(drain(hub.open(OVERVIEW, "c", last_seen))) == ["tile-1"]
+
+
+def test_a_reconnect_after_the_topic_went_unwatched_gets_a_snapshot(clock: FakeClock) -> None:
+    hub = make_hub(clock)
+    hub.load([DeviceView(1, "pi-1")])
+    viewer = hub.open(OVERVIEW, "c", None)
+    drain(viewer)
+    last_seen = hub.log.last_id
+    hub.close(viewer)
+    clock.now = T0 + LINGER
+    hub.tick()  # the linger ends: from now on the overview is not rendered
+    hub.apply(event(1, 0, temperature=20.0))
+    hub.tick()
+    other = hub.open(OVERVIEW, "c2", None)  # watched again, but with a hole in its log
+    drain(other)
+    data = drain(hub.open(OVERVIEW, "c", last_seen))
+    assert events_in(data) == ["grid"] and b"20.0" in data
+
+
+def test_a_replay_that_would_not_fit_the_queue_is_a_snapshot_instead(clock: FakeClock) -> None:
+    hub = make_hub(clock, queue_frames=4)
+    hub.load([DeviceView(1, "pi-1")])
+    keeper = hub.open(OVERVIEW, "keeper", None)  # keeps the overview watched
+
+    def missed_ticks(count: int) -> list[str]:
+        viewer = hub.open(OVERVIEW, "c", None)
+        drain(viewer)
+        last_seen = hub.log.last_id
+        hub.close(viewer)
+        for s in range(count):
+            hub.apply(event(1, s, temperature=20.0 + s))
+            hub.tick()
+            drain(keeper)
+        again = hub.open(OVERVIEW, "c", last_seen)
+        assert not again.closed
+        names = events_in(drain(again))
+        hub.close(again)
+        return names
+
+    assert missed_ticks(3) == ["tile-1"] * 3, "three frames and the retry fit in four"
+    assert missed_ticks(4) == ["grid"]
 
 
 def test_a_viewer_that_falls_behind_is_dropped_and_the_others_carry_on(clock: FakeClock) -> None:
