@@ -1,8 +1,10 @@
 """The server's answers: what each status means (VERDICTS), and the messages inside them.
 
-    200 201        acknowledged  the batch is stored (a duplicate counts as stored)
+    200 201        acknowledged  the batch is stored (a duplicate counts as stored), if
+                                 the body counts every value sent; otherwise misdirected
     413            too large     the batch, as a whole, is refused
     422            invalid       the measurements loc[2] names are refused, or the batch
+                                 (too long, when loc is body.measurements: too large)
     429 503        throttled     come back after Retry-After
     5xx 408, none  unavailable   come back later (backoff)
     401 403        refused       the token does not open the API
@@ -56,8 +58,38 @@ def parse_json(body: bytes) -> Any:
     """The body as JSON, or None."""
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a body of nested brackets
         return None
+
+
+def acknowledged_counts(response: Response, values: int) -> tuple[int, int] | None:
+    """(stored, duplicates) of a 200/201 that accounts for all `values` sent, else None.
+
+    Only the telemetry server's own answer acknowledges readings: a captive portal, a
+    proxy's page or another service answering 200 on that path must not make the agent
+    forget what it never delivered.
+    """
+    data = parse_json(response.body)
+    if not isinstance(data, dict):
+        return None
+    stored, duplicates = data.get("stored"), data.get("duplicates")
+    if type(stored) is not int or type(duplicates) is not int:  # bool is not a count
+        return None
+    if stored < 0 or duplicates < 0 or stored + duplicates != values:
+        return None
+    return stored, duplicates
+
+
+def names_too_many(response: Response) -> bool:
+    """True for the 422 the server gives a batch over its TELEMETRY_MAX_BATCH_SIZE."""
+    data = parse_json(response.body)
+    errors = data.get("detail") if isinstance(data, dict) else None
+    return any(
+        isinstance(e, dict)
+        and e.get("loc") == ["body", "measurements"]
+        and e.get("type") == "too_long"
+        for e in (errors if isinstance(errors, list) else [])
+    )
 
 
 def describe(response: Response) -> str:

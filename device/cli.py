@@ -92,8 +92,9 @@ def cmd_discover(config: AgentConfig, _: argparse.Namespace, __: Mapping[str, st
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
     if not devices:
         print(
-            "\nNo sensor found under /sys. Enable its driver in /boot/firmware/config.txt, e.g. "
-            "dtoverlay=dht11,gpiopin=4 or dtoverlay=i2c-sensor,bme280, then reboot.",
+            f"\nNo sensor found under {config.sysfs_root}. Enable its driver in "
+            "/boot/firmware/config.txt, e.g. dtoverlay=dht11,gpiopin=4 or "
+            "dtoverlay=i2c-sensor,bme280, then reboot.",
             file=sys.stderr,
         )
     return 0

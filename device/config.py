@@ -268,7 +268,7 @@ def load_token(config: AgentConfig, environ: Mapping[str, str]) -> str:
     if config.token and config.token_file:
         raise ConfigError("set either token or token_file, not both")
     if config.token:
-        return config.token
+        return _checked_token(config.token, "token")
     path = config.token_file
     if path is None and environ.get("CREDENTIALS_DIRECTORY"):
         path = Path(environ["CREDENTIALS_DIRECTORY"]) / "token"
@@ -279,13 +279,25 @@ def load_token(config: AgentConfig, environ: Mapping[str, str]) -> str:
         )
     try:
         token = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not text"
         raise ConfigError(
-            f"token file {path}: cannot read it ({exc.strerror}); check the path and that the "
+            f"token file {path}: cannot read it ({reason}); check the path and that the "
             "agent's user may read it"
         ) from None
+    return _checked_token(token, f"token file {path}")
+
+
+def _checked_token(token: str, where: str) -> str:
+    # A token goes into an HTTP header: anything but printable ASCII would fail every
+    # request later, in the sender's thread, instead of now with a message.
     if not token or any(c.isspace() for c in token):
-        raise ConfigError(f"token file {path}: must hold the token alone, on one line")
+        raise ConfigError(f"{where}: must hold the token alone, on one line")
+    if not (token.isascii() and token.isprintable()):
+        raise ConfigError(
+            f"{where}: holds characters no token has (tokens are printable ASCII, like "
+            "tlm_...); copy the token again from `telemetry device add NAME`"
+        )
     return token
 
 

@@ -40,7 +40,7 @@ class Response:
         value = self.headers.get("retry-after", "").strip()
         if not value:
             return None
-        if value.isdigit():
+        if value.isascii() and value.isdigit():  # not "²": str.isdigit takes more than 0-9
             return float(value)
         try:
             moment = parsedate_to_datetime(value)
@@ -58,6 +58,12 @@ def check_url(url: str) -> str:
         raise ValueError(f"{url!r} is not an http:// or https:// URL, e.g. https://telemetry.lan")
     if parts.query or parts.fragment:
         raise ValueError(f"{url!r} must not have a query or fragment")
+    try:
+        parts.port  # noqa: B018  (parsing the port is the check)
+    except ValueError:
+        raise ValueError(
+            f"{url!r} has no valid port: give a number from 1 to 65535 after the host"
+        ) from None
     return url.rstrip("/")
 
 

@@ -2,10 +2,14 @@
 
 Every answer is classified (answers.py), and each verdict has one handling:
 
-    200 201        acknowledged  delete the batch (a duplicate counts as delivered)
-    413            too large     halve the batch size for this run, send the halves
+    200 201        acknowledged  delete the batch (a duplicate counts as delivered), once
+                                 the answer counts every value sent: any other body is
+                                 not the telemetry server's (a captive portal), so
+                                 misdirected
+    413            too large     halve the batch size for this run, send the halves (also
+                                 for the 422 that says the batch is too long)
     422            invalid       dead-letter the measurements loc[2] names, send the rest;
-                                 with no index, halve the batch size and split
+                                 with no index, split the batch until the culprit is alone
     429 503        throttled     wait Retry-After plus up to 20 % (backoff if absent)
     5xx 408, none  unavailable   exponential backoff with full jitter
     401 403        refused       keep measuring and spooling, log loudly, retry slowly
@@ -17,15 +21,22 @@ itself (dead letter); nothing is dropped because the server said no.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
-import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from device.answers import Verdict, classify, describe, invalid_indices, parse_json
+from device.answers import (
+    Verdict,
+    acknowledged_counts,
+    classify,
+    describe,
+    invalid_indices,
+    names_too_many,
+)
 from device.clock import Clock
 from device.http import Response, TransportError
 from device.spool import Spool, Spooled
@@ -34,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 ENDPOINT = "/api/v1/measurements/batch"
 MAX_BATCH_SIZE = 1000  # the server's default limit
+# While the server keeps refusing readings, one log line at most this often (seconds).
+DEAD_LETTER_LOG_INTERVAL = 600.0
 
 
 class Poster(Protocol):
@@ -110,6 +123,10 @@ class Sender:
         self.state = Verdict.ACKNOWLEDGED
         self._trouble_since = 0.0
         self._next_request = 0.0
+        self._fault: str | None = None  # the last unexpected error, logged once
+        # Refusals since the last dead-letter log line: (readings, readings dropped).
+        self._refusals = (0, 0)
+        self._refusals_logged_at: float | None = None
 
     def step(self) -> float | None:
         """Send the oldest batch; the seconds to wait before the next step, None if idle."""
@@ -127,7 +144,12 @@ class Sender:
                 return self._trouble(Verdict.UNAVAILABLE, str(exc), None)
             verdict = classify(response.status)
             if verdict is Verdict.ACKNOWLEDGED:
-                self._acknowledge(chunk, response)
+                counts = acknowledged_counts(response, _value_count(chunk))
+                if counts is None:
+                    return self._trouble(
+                        Verdict.MISDIRECTED, self._not_acknowledged(response), response
+                    )
+                self._acknowledge(chunk, duplicates=counts[1])
             elif verdict in (Verdict.TOO_LARGE, Verdict.INVALID):
                 chunks[:0] = self._refused_content(chunk, response, verdict)
             else:
@@ -142,14 +164,8 @@ class Sender:
         self._next_request = self._clock.monotonic() + 1.0 / self.settings.send_rate
         return False
 
-    def _acknowledge(self, chunk: Sequence[Spooled], response: Response) -> None:
-        data = parse_json(response.body)
-        duplicates = data.get("duplicates", 0) if isinstance(data, dict) else 0
-        self._spool.acknowledge(
-            [r.id for r in chunk],
-            duplicates=duplicates if isinstance(duplicates, int) else 0,
-            at=self._clock.now(),
-        )
+    def _acknowledge(self, chunk: Sequence[Spooled], *, duplicates: int) -> None:
+        self._spool.acknowledge([r.id for r in chunk], duplicates=duplicates, at=self._clock.now())
         self._backoff.reset()
         if self.state is not Verdict.ACKNOWLEDGED:
             outage = self._clock.monotonic() - self._trouble_since
@@ -165,7 +181,8 @@ class Sender:
         self, chunk: list[Spooled], response: Response, verdict: Verdict
     ) -> list[list[Spooled]]:
         """Dead-letter what the server refused on its own; return what to send again."""
-        bad = invalid_indices(response, len(chunk)) if verdict is Verdict.INVALID else {}
+        too_large = verdict is Verdict.TOO_LARGE or names_too_many(response)
+        bad = {} if too_large else invalid_indices(response, len(chunk))
         if bad:
             self._dead_letter([(chunk[i], reason) for i, reason in sorted(bad.items())], response)
             rest = [r for i, r in enumerate(chunk) if i not in bad]
@@ -173,28 +190,55 @@ class Sender:
         if len(chunk) == 1:
             self._dead_letter([(chunk[0], describe(response))], response)
             return []
-        # The batch as a whole was refused (too large, or more than the server's
-        # TELEMETRY_MAX_BATCH_SIZE): send smaller ones from now on.
         half = len(chunk) // 2
-        if half < self.batch_size:
+        if too_large and half < self.batch_size:
+            # The batch as a whole was refused (over the server's body or batch limit):
+            # send smaller ones for the rest of this run.
             self.batch_size = half
-            logger.warning(
-                "the server refused a batch of %d readings (%d: %s); sending at most %d at a time",
+            logger.info(
+                "the server refused a batch of %d readings as too large (%d: %s); sending at "
+                "most %d at a time (lower `batch_size` in the configuration to start there)",
                 len(chunk),
                 response.status,
                 describe(response),
                 half,
             )
+        # Otherwise a refusal that names no measurement: split this batch, only this one,
+        # until the reading at fault is alone and can be dead-lettered.
         return [chunk[:half], chunk[half:]]
 
     def _dead_letter(self, refused: list[tuple[Spooled, str]], response: Response) -> None:
-        moved = self._spool.dead_letter(refused, status=response.status, at=self._clock.now())
+        moved, dropped = self._spool.dead_letter(
+            refused, status=response.status, at=self._clock.now()
+        )
+        count, lost = self._refusals
+        self._refusals = count + moved, lost + dropped
+        now = self._clock.monotonic()
+        if (
+            self._refusals_logged_at is not None
+            and now - self._refusals_logged_at < DEAD_LETTER_LOG_INTERVAL
+        ):
+            return  # a server refusing every reading must not write a log line for each
+        count, lost = self._refusals
+        self._refusals, self._refusals_logged_at = (0, 0), now
         logger.warning(
-            "the server refused %d reading(s) (%d): %s; they are kept in the dead-letter table "
-            "(`telemetry-agent dead-letters` lists them, `--requeue` sends them again)",
-            moved,
+            "the server refused %d reading(s) (%d: %s); they are kept in the dead-letter table "
+            "(`telemetry-agent dead-letters` lists them, `--requeue` sends them again)%s",
+            count,
             response.status,
             refused[0][1],
+            f"; the table is full, so its {lost} oldest were dropped: look at why the server "
+            "refuses them"
+            if lost
+            else "",
+        )
+
+    def _not_acknowledged(self, response: Response) -> str:
+        return (
+            f"{self._client.base_url} answered {response.status} without the telemetry "
+            f"server's acknowledgement ({describe(response)}); readings are kept. Check that "
+            "`server` is the telemetry server's base URL and that no captive portal or proxy "
+            "answers in its place"
         )
 
     def _explain(self, verdict: Verdict, response: Response) -> str:
@@ -243,9 +287,14 @@ class Sender:
         while not stop.is_set():
             try:
                 delay = self.step()
-            except sqlite3.Error as exc:
-                logger.error("cannot read the spool: %s; retrying", exc)
+                self._fault = None
+            except Exception as exc:
+                # Whatever went wrong (the spool, an answer nobody foresaw), the readings
+                # are still spooled: back off and try again, never stop delivering.
                 delay = self._backoff.next()
+                if str(exc) != self._fault:
+                    self._fault = str(exc)
+                    logger.exception("delivering failed: %s; retrying in %.1f s", exc, delay)
             if delay is None:
                 wake.wait(self.settings.idle_check)
                 wake.clear()
@@ -265,3 +314,8 @@ class Sender:
             if delay > 0 and self._wait(delay):
                 break
         return False
+
+
+def _value_count(readings: Sequence[Spooled]) -> int:
+    """How many values the readings carry: what an acknowledgement must account for."""
+    return sum(len(json.loads(r.payload)) for r in readings)

@@ -223,16 +223,7 @@ class Spool:
         payload = encode_values(values)
         stamp = format_time(measured_at) if measured_at is not None else None
         with self._write() as db:
-            dropped = 0
-            excess = self._counter(db, "rows") - self.max_rows + 1
-            if excess > 0:
-                dropped = db.execute(
-                    "DELETE FROM readings WHERE id IN "
-                    "(SELECT id FROM readings ORDER BY id LIMIT ?)",
-                    (excess,),
-                ).rowcount
-                self._bump(db, "dropped", dropped)
-                self._bump(db, "rows", -dropped)
+            dropped = self._make_room(db, 1)
             db.execute(
                 "INSERT INTO readings (measured_at, boot_id, boottime, payload) "
                 "VALUES (?, ?, ?, ?)",
@@ -241,6 +232,19 @@ class Spool:
             self._bump(db, "taken", 1)
             self._bump(db, "rows", 1)
         return dropped
+
+    def _make_room(self, db: sqlite3.Connection, rows: int) -> int:
+        """Drop the oldest readings so that `rows` more fit under the cap; returns how many."""
+        excess = self._counter(db, "rows") - self.max_rows + rows
+        if excess <= 0:
+            return 0
+        dropped = db.execute(
+            "DELETE FROM readings WHERE id IN (SELECT id FROM readings ORDER BY id LIMIT ?)",
+            (excess,),
+        ).rowcount
+        self._bump(db, "dropped", dropped)
+        self._bump(db, "rows", -dropped)
+        return int(dropped)
 
     def held_count(self) -> int:
         """How many readings wait for the clock to be set."""
@@ -287,9 +291,13 @@ class Spool:
 
     def dead_letter(
         self, refused: Sequence[tuple[Spooled, str]], *, status: int, at: datetime
-    ) -> int:
-        """Move readings the server refused to the dead-letter table, with its reasons."""
-        moved = 0
+    ) -> tuple[int, int]:
+        """Move readings the server refused to the dead-letter table, with its reasons.
+
+        Returns (moved, dropped): past the table's cap its oldest rows are dropped, and
+        counted, so that a server refusing everything cannot fill the disk.
+        """
+        moved = dropped = 0
         with self._write() as db:
             for reading, reason in refused:
                 if db.execute("DELETE FROM readings WHERE id = ?", (reading.id,)).rowcount:
@@ -309,7 +317,8 @@ class Spool:
                     (excess,),
                 )
                 self._bump(db, "dead_letter_dropped", excess)
-        return moved
+                dropped = excess
+        return moved, dropped
 
     def _dead_count(self, db: sqlite3.Connection) -> int:
         return int(db.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
@@ -324,16 +333,28 @@ class Spool:
         return [DeadLetter(i, m, json.loads(p), s, r, d) for i, m, p, s, r, d in rows]
 
     def requeue_dead_letters(self) -> int:
-        """Put every dead letter back in the spool, unchanged, to be sent again."""
+        """Put every dead letter back in the spool, unchanged, to be sent again.
+
+        They go in as the newest readings, under the same cap as any other: room is made
+        by dropping the oldest, and counted as dropped.
+        """
         with self._write() as db:
-            moved = db.execute(
+            ids = [
+                row[0]
+                for row in db.execute(
+                    "SELECT id FROM dead_letters ORDER BY id LIMIT ?", (self.max_rows,)
+                )
+            ]
+            self._make_room(db, len(ids))
+            db.executemany(
                 "INSERT INTO readings (measured_at, payload) "
-                "SELECT measured_at, payload FROM dead_letters ORDER BY id"
-            ).rowcount
-            db.execute("DELETE FROM dead_letters")
-            self._bump(db, "requeued", moved)
-            self._bump(db, "rows", moved)
-        return moved
+                "SELECT measured_at, payload FROM dead_letters WHERE id = ?",
+                [(i,) for i in ids],
+            )
+            db.executemany("DELETE FROM dead_letters WHERE id = ?", [(i,) for i in ids])
+            self._bump(db, "requeued", len(ids))
+            self._bump(db, "rows", len(ids))
+        return len(ids)
 
     def _set_note(self, db: sqlite3.Connection, name: str, value: str) -> None:
         db.execute(

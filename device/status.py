@@ -36,6 +36,7 @@ class SpoolStatus:
             "dropped": self.counters["dropped"],
             "undatable": self.counters["undatable"],
             "dead_letter": self.dead_letter,
+            "dead_lettered": self.counters["dead_lettered"],
             "dead_letter_dropped": self.counters["dead_letter_dropped"],
             "requeued": self.counters["requeued"],
             "duplicates": self.counters["duplicates"],

@@ -9,6 +9,7 @@ converts the subsystem's unit (milli-°C, milli-%RH, kPa) to the unit we send.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -164,6 +165,9 @@ class SysfsSensor:
         self._wanted = wanted
         self._read_file = read_file
         self._device: Device | None = None
+        # The name of the device last found, kept while it is looked up again after it
+        # vanished: its driver's pace (a DHT's 2 s) still applies to the retries.
+        self._found: str | None = None
 
     @property
     def kind(self) -> str:
@@ -175,12 +179,20 @@ class SysfsSensor:
         """The device's name once found, else the name being looked for."""
         if self._device is not None:
             return self._device.name
-        return self._wanted or "(first found)"
+        return self._found or self._wanted or "(first found)"
 
     @property
     def min_interval(self) -> float:
         """Seconds between reads that the driver needs (2 for a DHT)."""
+        if self._device is None and self._found is None:
+            # Not read yet: find out which driver it is, so the first retries are paced.
+            with contextlib.suppress(SensorError):
+                self._use(self.locate())
         return self._bus.min_intervals.get(driver_name(self.name), 0.0)
+
+    def _use(self, device: Device) -> Device:
+        self._device, self._found = device, device.name
+        return device
 
     def locate(self) -> Device:
         """Find the device by name (the first one with known channels if no name was given)."""
@@ -201,11 +213,10 @@ class SysfsSensor:
 
     def read(self) -> Values:
         """Read every channel once, in the unit we send."""
-        if self._device is None:
-            self._device = self.locate()
+        device = self._device or self._use(self.locate())
         values: Values = {}
         try:
-            for channel in self._device.channels:
+            for channel in device.channels:
                 value = _read_number(self._read_file, channel.value)
                 if channel.offset is not None:
                     value += _read_number(self._read_file, channel.offset)

@@ -140,6 +140,8 @@ def test_config_shows_every_option_with_the_token_hidden(
         (["run", "--sensor", "simulated"], {}, "no server"),
         (["run", "--server", "http://x"], {}, "no token"),
         (["run", "--server", "http://x", "--interval", "fast"], {}, "interval: must be a number"),
+        (["run", "--server", "http://localhost:abc"], {}, "no valid port"),
+        (["run", "--server", "http://localhost:99999"], {}, "no valid port"),
         (["status"], {"TELEMETRY_AGENT_BATCHSIZE": "5"}, "TELEMETRY_AGENT_BATCH_SIZE"),
     ],
 )

@@ -133,6 +133,21 @@ def test_a_token_file_with_more_than_the_token_is_refused(tmp_path: Path) -> Non
         load_token(AgentConfig(token_file=tmp_path / "token"), {})
 
 
+@pytest.mark.parametrize("token", ["to€k", "tok\x07en"])
+def test_a_token_with_characters_no_token_has_is_refused(tmp_path: Path, token: str) -> None:
+    (tmp_path / "token").write_text(token, encoding="utf-8")
+    with pytest.raises(ConfigError, match="printable ASCII"):
+        load_token(AgentConfig(token_file=tmp_path / "token"), {})
+    with pytest.raises(ConfigError, match="token: holds characters"):
+        load_token(AgentConfig(token=token), {})
+
+
+def test_a_token_file_that_is_not_text_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "token").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="not text"):
+        load_token(AgentConfig(token_file=tmp_path / "token"), {})
+
+
 def test_token_and_token_file_together_are_ambiguous(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not both"):
         load_token(AgentConfig(token="a", token_file=tmp_path / "t"), {})

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from device.http import Client, TransportError, check_url
+from device.http import Client, Response, TransportError, check_url
 from tests.servers import LiveServer
 
 
@@ -85,6 +85,17 @@ def test_a_kept_alive_connection_the_server_closed_is_replaced(closing_server: s
 def test_a_server_url_must_be_http_or_https(url: str) -> None:
     with pytest.raises(ValueError, match=r"URL|query"):
         check_url(url)
+
+
+@pytest.mark.parametrize("url", ["http://localhost:abc", "http://localhost:99999"])
+def test_a_server_url_needs_a_valid_port(url: str) -> None:
+    with pytest.raises(ValueError, match="no valid port"):
+        check_url(url)
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("7", 7.0), ("²", None), ("-3", None), ("", None)])
+def test_retry_after_is_whole_seconds_or_nothing(value: str, seconds: float | None) -> None:
+    assert Response(429, {"retry-after": value}, b"").retry_after() == seconds
 
 
 def test_a_trailing_slash_is_ignored() -> None:

@@ -169,7 +169,8 @@ def test_413_halves_the_batch_and_delivers_everything(
     server = ModelServer(max_batch=3)
     stamps = _take(spool, 10)
     sender = _sender(spool, server, clock)
-    _drain(sender)
+    with caplog.at_level(logging.INFO, logger="device.sender"):
+        _drain(sender)
     assert sorted({at for at, _ in server.stored}) == stamps
     assert sender.batch_size <= 3
     assert all(len(b) <= 3 for b in server.batches[-2:])
@@ -203,10 +204,110 @@ def test_422_naming_no_measurement_splits_until_the_bad_one_is_alone(
     server = Vague()
     _take(spool, 8)
     spool.add({"temperature": 999.0}, measured_at=START + timedelta(hours=1))
-    _drain(_sender(spool, server, clock))
+    sender = _sender(spool, server, clock)
+    _drain(sender)
     assert len({at for at, _ in server.stored}) == 8
     (letter,) = spool.dead_letters()
     assert letter.values == {"temperature": 999.0}
+    assert sender.batch_size == SETTINGS.batch_size, "only that batch was split"
+
+
+def test_a_batch_over_the_servers_limit_in_a_422_shrinks_the_batches(
+    spool: Spool, clock: FakeClock
+) -> None:
+    class Strict(ModelServer):
+        def post_json(self, path: str, body: bytes, headers: Mapping[str, str]) -> Response:
+            if len(json.loads(body)["measurements"]) > 4:
+                detail = [{"loc": ["body", "measurements"], "msg": "at most 4", "type": "too_long"}]
+                return Response(422, {}, json.dumps({"detail": detail}).encode())
+            return super().post_json(path, body, headers)
+
+    server = Strict()
+    stamps = _take(spool, 10)
+    sender = _sender(spool, server, clock)
+    _drain(sender)
+    assert sorted({at for at, _ in server.stored}) == stamps
+    assert sender.batch_size <= 4
+    assert spool.dead_letters() == [], "a batch too long is nobody's fault in it"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html><body>Welcome to the guest network</body></html>",
+        b'{"stored": 3, "duplicates": 0}',  # counts values it was not sent
+        b'{"stored": true, "duplicates": 1}',
+        b'{"status": "ok"}',
+        b"[" * 100_000,
+    ],
+)
+def test_a_200_that_is_not_the_servers_acknowledgement_keeps_the_readings(
+    spool: Spool, clock: FakeClock, body: bytes
+) -> None:
+    class Portal(ModelServer):
+        def post_json(self, path: str, body_sent: bytes, headers: Mapping[str, str]) -> Response:
+            return Response(200, {}, body)
+
+    _take(spool, 2)
+    sender = _sender(spool, Portal(), clock)
+    assert sender.step() == 300.0
+    assert sender.state is Verdict.MISDIRECTED
+    assert "without the telemetry server's acknowledgement" in spool.status().notes["last_error"]
+    assert spool.status().pending == 2
+
+
+def test_a_server_refusing_everything_writes_a_log_line_now_and_then_not_per_reading(
+    spool: Spool, server: ModelServer, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    sender = _sender(spool, server, clock)
+    with caplog.at_level(logging.INFO, logger="device.sender"):
+        for i in range(30):  # caught up, one bad reading every 10 s
+            clock.advance(10)
+            spool.add({"humidity": 140.0}, measured_at=START + timedelta(seconds=i))
+            _drain(sender)
+        clock.advance(600)
+        spool.add({"humidity": 150.0}, measured_at=START + timedelta(hours=1))
+        _drain(sender)
+    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refusals) == 2
+    assert refusals[1].startswith("the server refused 30 reading(s)")
+    assert len(spool.dead_letters(limit=100)) == 31
+
+
+def test_dead_letters_dropped_past_the_cap_are_said_in_the_log(
+    tmp_path: Path, server: ModelServer, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = Spool.open(tmp_path / "small.db", max_dead_letters=2)
+    for i in range(3):
+        spool.add({"humidity": 140.0 + i}, measured_at=START + timedelta(seconds=i))
+    with caplog.at_level(logging.WARNING, logger="device.sender"):
+        _drain(_sender(spool, server, clock))
+    (line,) = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert "its 1 oldest were dropped" in line
+    assert spool.status().counters["dead_letter_dropped"] == 1
+
+
+def test_an_unforeseen_failure_backs_off_and_delivery_goes_on(
+    spool: Spool, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Flaky(ModelServer):
+        def post_json(self, path: str, body: bytes, headers: Mapping[str, str]) -> Response:
+            if len(self.outcomes) < 2:
+                self.outcomes.append("boom")
+                raise RuntimeError("something nobody foresaw")
+            return super().post_json(path, body, headers)
+
+    server = Flaky()
+    stamps = _take(spool, 3)
+    stop, wake = threading.Event(), threading.Event()
+    sender = _sender(spool, server, clock, DeliverySettings(batch_size=10, idle_check=0.01))
+    guard = threading.Timer(0.5, stop.set)  # run() returns once stop is set
+    guard.start()
+    with caplog.at_level(logging.ERROR, logger="device.sender"):
+        sender.run(stop, wake)
+    guard.cancel()
+    assert sorted({at for at, _ in server.stored}) == stamps
+    assert len([r for r in caplog.records if "nobody foresaw" in r.getMessage()]) == 1
 
 
 def test_a_duplicate_answer_after_a_lost_one_counts_as_delivered(

@@ -159,6 +159,21 @@ def test_only_the_dht_driver_asks_for_two_seconds_between_reads(tree: SysfsTree)
     assert SysfsSensor(IIO, tree.root, "bme280").min_interval == 0.0
 
 
+def test_a_dht_found_without_its_name_is_paced_from_the_first_read(tree: SysfsTree) -> None:
+    tree.iio(0, "dht11@4", in_temp_input=21500, in_humidityrelative_input=40200)
+    assert SysfsSensor(IIO, tree.root).min_interval == 2.0
+
+
+def test_a_dht_that_vanished_is_still_paced_while_it_is_looked_for(tree: SysfsTree) -> None:
+    old = tree.iio(0, "dht11@4", in_temp_input=21500)
+    sensor = SysfsSensor(IIO, tree.root)
+    sensor.read()
+    old.unlink()
+    with pytest.raises(SensorError):
+        sensor.read()
+    assert sensor.min_interval == 2.0
+
+
 def test_discover_lists_every_bus(tree: SysfsTree) -> None:
     tree.iio(0, "dht11@4", in_temp_input=21500, in_humidityrelative_input=40200)
     tree.hwmon(0, "sht4x", temp1_input=20000, humidity1_input=30000)

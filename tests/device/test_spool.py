@@ -132,7 +132,8 @@ def test_dead_letters_keep_the_reading_and_the_servers_message(tmp_path: Path) -
     spool = _spool(tmp_path)
     stamps = _fill(spool, 3)
     bad = spool.next_batch(3)[1]
-    assert spool.dead_letter([(bad, "values.temperature: out of range")], status=422, at=START)
+    moved = spool.dead_letter([(bad, "values.temperature: out of range")], status=422, at=START)
+    assert moved == (1, 0)
     (letter,) = spool.dead_letters()
     assert (letter.measured_at, letter.values, letter.status) == (
         stamps[1],
@@ -148,8 +149,8 @@ def test_dead_letters_keep_the_reading_and_the_servers_message(tmp_path: Path) -
 def test_dead_letter_table_is_bounded_dropping_the_oldest(tmp_path: Path) -> None:
     spool = _spool(tmp_path, max_dead_letters=2)
     _fill(spool, 3)
-    for reading in spool.next_batch(3):
-        spool.dead_letter([(reading, "no")], status=422, at=START)
+    outcomes = [spool.dead_letter([(r, "no")], status=422, at=START) for r in spool.next_batch(3)]
+    assert outcomes == [(1, 0), (1, 0), (1, 1)], "the third one drops the oldest"
     assert [d.measured_at for d in spool.dead_letters()] == [
         format_time(START + timedelta(seconds=1)),
         format_time(START + timedelta(seconds=2)),
@@ -164,6 +165,19 @@ def test_requeued_dead_letters_are_sent_again_unchanged(tmp_path: Path) -> None:
     assert spool.requeue_dead_letters() == 2
     assert [r.measured_at for r in spool.next_batch(5)] == stamps
     assert spool.dead_letters() == []
+    _adds_up(spool)
+
+
+def test_requeued_dead_letters_stay_under_the_spools_cap(tmp_path: Path) -> None:
+    spool = _spool(tmp_path, max_rows=3)
+    stamps = _fill(spool, 3)
+    spool.dead_letter([(r, "no") for r in spool.next_batch(2)], status=422, at=START)
+    _fill(spool, 2, start=START + timedelta(seconds=10))  # full again: 1 + 2 readings
+    assert spool.requeue_dead_letters() == 2
+    status = spool.status()
+    assert status.pending == 3
+    assert status.counters["dropped"] == 2, "room was made by dropping the oldest"
+    assert [r.measured_at for r in spool.next_batch(5)][-2:] == stamps[:2]
     _adds_up(spool)
 
 
