@@ -131,6 +131,11 @@ class Settings(BaseModel):
     sse_replay_frames: int = Field(
         default=512, ge=1, description="Recent updates kept to replay to reconnecting viewers."
     )
+    sse_replay_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="Most bytes of recent updates kept for replays (the oldest go first).",
+    )
     sse_streams_per_client: int = Field(
         default=20, ge=1, description="Live streams one client address may hold open."
     )

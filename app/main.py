@@ -91,6 +91,7 @@ def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
             clock,
             refresh_interval=settings.refresh_interval,
             replay_frames=settings.sse_replay_frames,
+            replay_bytes=settings.sse_replay_bytes,
             queue_frames=settings.sse_queue_frames,
             ping_seconds=settings.sse_ping_seconds,
             streams_per_client=settings.sse_streams_per_client,

@@ -2,10 +2,11 @@
 
 Frames are encoded once, to bytes, and the same bytes go to every viewer. The frames a
 topic gets in one tick are kept together as one entry of the log, so a log of N entries
-covers N ticks whatever the number of devices. Event ids are `<run>-<sequence>`: the
-run changes at every start of the server, so an id from before a restart is recognised
-as unknown and answered with a fresh snapshot. Replaying a frame twice is harmless:
-every frame replaces an element by id.
+covers N ticks whatever the number of devices; it is bounded by entries and by bytes
+(one overview tick of a large fleet can carry hundreds of tiles). Event ids are
+`<run>-<sequence>`: the run changes at every start of the server, so an id from before
+a restart is recognised as unknown and answered with a fresh snapshot. Replaying a
+frame twice is harmless: every frame replaces an element by id.
 """
 
 from __future__ import annotations
@@ -36,10 +37,14 @@ class Entry:
 class FrameLog:
     """Numbers frames and keeps the last `size` ticks' worth of each topic for replay."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, max_bytes: int = 8 * 1024 * 1024) -> None:
         self.run = secrets.token_hex(4)
         self._sequence = 0
-        self._recent: deque[Entry] = deque(maxlen=size)
+        self._size = size
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._recent: deque[Entry] = deque()
+        self._forgotten = 0  # the newest sequence that fell out of the log
         self._gaps: dict[str, int] = {}  # topic -> sequence after which frames were not kept
 
     @property
@@ -56,7 +61,17 @@ class FrameLog:
         blob = b"".join(parts)
         if parts:
             self._recent.append(Entry(self._sequence, topic, blob))
+            self._bytes += len(blob)
+            while len(self._recent) > self._size or self._bytes > self._max_bytes:
+                oldest = self._recent.popleft()
+                self._bytes -= len(oldest.data)
+                self._forgotten = oldest.last
         return blob
+
+    @property
+    def size_bytes(self) -> int:
+        """What the kept entries weigh."""
+        return self._bytes
 
     def gap(self, topic: str) -> None:
         """Updates of `topic` from now on may be left out: replays across it are refused."""
@@ -71,13 +86,13 @@ class FrameLog:
         if not last_event_id:
             return None
         run, _, number = last_event_id.partition("-")
-        if run != self.run or not number.isdigit():
+        # Ids are ours, so anything but a short run of ASCII digits is not one ("²" is a
+        # digit to str.isdigit, and int() refuses strings of thousands of digits).
+        if run != self.run or not (number.isascii() and number.isdigit()) or len(number) > 18:
             return None
         sequence = int(number)
         if sequence > self._sequence or self._gaps.get(topic, -1) >= sequence:
             return None
-        if self._recent and len(self._recent) == self._recent.maxlen:
-            oldest_kept = self._recent[0].last
-            if sequence < oldest_kept:
-                return None  # entries after `sequence` may have fallen out of the log
+        if sequence < self._forgotten:
+            return None  # entries after `sequence` fell out of the log
         return [e.data for e in self._recent if e.last > sequence and e.topic == topic]

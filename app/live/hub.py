@@ -49,6 +49,9 @@ PING = b": ping\n\n"
 LINGER = timedelta(seconds=30)  # a topic stays rendered this long after its last stream
 SHUTDOWN_POLL = 0.25  # seconds between looks at the server's shutdown flag
 STALL_CHECK = 1.0  # seconds between looks for streams stuck in a write
+# Pings go out this much before their interval is up, so that a proxy that closes
+# streams idle for TELEMETRY_SSE_PING_SECONDS never sees that much silence.
+PING_EARLY = 0.2
 
 
 def device_topic(device_id: int) -> str:
@@ -94,6 +97,7 @@ class LiveHub:
         *,
         refresh_interval: float,
         replay_frames: int,
+        replay_bytes: int = 8 * 1024 * 1024,
         queue_frames: int,
         ping_seconds: float,
         streams_per_client: int,
@@ -106,7 +110,7 @@ class LiveHub:
         self._ping_seconds = ping_seconds
         self._send_timeout = send_timeout
         self._streams_per_client = streams_per_client
-        self.log = FrameLog(replay_frames)
+        self.log = FrameLog(replay_frames, replay_bytes)
         self.views: dict[int, DeviceView] = {}
         self._by_name: dict[str, int] = {}
         self._tiles: dict[int, str] = {}
@@ -149,6 +153,7 @@ class LiveHub:
         self._tasks = [
             loop.create_task(self._consume(events), name="live-consume"),
             loop.create_task(self._tick_forever(), name="live-tick"),
+            loop.create_task(self._keep_alive_forever(), name="live-keepalive"),
             loop.create_task(self._end_streams_on(shutdown), name="live-shutdown"),
             loop.create_task(self._watch_for_shutdown(stopping, shutdown), name="live-stop"),
         ]
@@ -193,20 +198,28 @@ class LiveHub:
             self.apply(event)
 
     async def _tick_forever(self) -> None:
-        next_ping = next_check = 0.0
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self._interval)
             try:
                 self.tick()
-                if loop.time() >= next_ping:
-                    self.ping()
-                    next_ping = loop.time() + self._ping_seconds
-                if loop.time() >= next_check:
-                    self.drop_stalled(loop.time() - self._send_timeout)
-                    next_check = loop.time() + STALL_CHECK
             except Exception:
                 logger.exception("a live update failed; the next tick tries again")
+
+    async def _keep_alive_forever(self) -> None:
+        # On its own timer, not the tick's: the refresh interval may be a minute, and
+        # neither the pings nor the send timeout may wait that long.
+        loop = asyncio.get_running_loop()
+        interval = max(self._ping_seconds - PING_EARLY, PING_EARLY)
+        next_ping = loop.time() + interval
+        while True:
+            await asyncio.sleep(max(0.0, min(STALL_CHECK, next_ping - loop.time())))
+            try:
+                self.drop_stalled(loop.time() - self._send_timeout)
+                if loop.time() >= next_ping:
+                    self.ping()
+                    next_ping = loop.time() + interval
+            except Exception:
+                logger.exception("keeping live streams alive failed; trying again")
 
     # -- events and ticks ---------------------------------------------------------------
 

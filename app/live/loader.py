@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 
 from app.db import translate_storage_errors
-from app.live.state import MINUTE, SPARK_MINUTES, DeviceView
+from app.live.state import GAPS_KEPT, MINUTE, SPARK_MINUTES, DeviceView, rhythm
 from app.telemetry.models import Device, RollupMinute, Series
 from app.telemetry.rollups import floor_time
 
@@ -29,6 +29,23 @@ def load_views(engine: Engine, now: datetime) -> list[DeviceView]:
                 RollupMinute.series_id, RollupMinute.bucket, RollupMinute.sum, RollupMinute.count
             ).where(RollupMinute.bucket >= since)
         ).all()
+        # Each device's rhythm from its newest series' last minutes with data: one
+        # primary-key range read per device, however long ago those minutes were.
+        newest: dict[int, tuple[datetime, int]] = {}
+        for series_id, device_id, _, _, at in series:
+            if at is not None and (device_id not in newest or at > newest[device_id][0]):
+                newest[device_id] = (at, series_id)
+        gaps = {
+            device_id: rhythm(
+                conn.execute(
+                    select(RollupMinute.bucket, RollupMinute.count)
+                    .where(RollupMinute.series_id == series_id)
+                    .order_by(RollupMinute.bucket.desc())
+                    .limit(GAPS_KEPT + 1)
+                ).all()
+            )
+            for device_id, (_, series_id) in newest.items()
+        }
     by_series: dict[int, dict[datetime, tuple[float, int]]] = {}
     for series_id, bucket, total, count in minutes:
         by_series.setdefault(series_id, {})[bucket] = (total, count)
@@ -41,7 +58,12 @@ def load_views(engine: Engine, now: datetime) -> list[DeviceView]:
     views = []
     for device_id, name, last_seen in devices:
         view = DeviceView(device_id, name)
-        view.restore(latest.get(device_id, {}), history.get(device_id, {}), last_seen)
+        view.restore(
+            latest.get(device_id, {}),
+            history.get(device_id, {}),
+            last_seen,
+            gaps.get(device_id, []),
+        )
         views.append(view)
     return views
 

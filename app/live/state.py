@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -79,6 +79,26 @@ class QuantityView:
         return points
 
 
+def rhythm(minutes: Sequence[tuple[datetime, int]]) -> list[float]:
+    """The gaps between a device's last readings (seconds, newest first), as well as the
+    per-minute counts of its most recent minutes with data (newest first) can tell.
+
+    n readings in one minute are n - 1 gaps of 60/n s; between two minutes with data
+    the gap is the time from one to the other, so a device posting every 5 minutes
+    shows gaps of 300 s, not the 60 s a count per minute alone would suggest.
+    """
+    gaps: list[float] = []
+    for index, (at, count) in enumerate(minutes):
+        gaps.extend([60 / count] * (count - 1))
+        if index + 1 < len(minutes):
+            before, earlier_count = minutes[index + 1]
+            apart = (at - before).total_seconds()
+            gaps.append(60 / max(count, earlier_count) if apart <= 60 else apart)
+        if len(gaps) >= GAPS_KEPT:
+            break
+    return gaps[:GAPS_KEPT]
+
+
 @dataclass(slots=True)
 class DeviceView:
     """One device as the dashboard shows it."""
@@ -117,24 +137,17 @@ class DeviceView:
         latest: Mapping[str, tuple[float, datetime]],
         minutes: Mapping[str, Mapping[datetime, tuple[float, int]]],
         heard_at: datetime | None,
+        gaps: Sequence[float] = (),
     ) -> None:
-        """Start from stored state: latest values, the last hour's minutes, last seen.
-
-        The rhythm is estimated from the minutes too: n readings in a minute are one
-        every 60/n seconds.
-        """
+        """Start from stored state: latest values, the last hour's minutes, last seen,
+        and the gaps between its last readings (newest first, see `rhythm`)."""
         self.heard_at = heard_at
         for name, (value, at) in sorted(latest.items()):
             view = self.quantities[name] = QuantityView(name, value, at)
             view.minutes.update(minutes.get(name, {}))
             if self.last_at is None or at > self.last_at:
                 self.last_at = at
-        counts = sorted(
-            ((minute, count) for per in minutes.values() for minute, (_, count) in per.items()),
-            reverse=True,
-        )
-        for _, count in counts[:GAPS_KEPT]:
-            self.gaps.append(60 / count)
+        self.gaps.extend(reversed(gaps[:GAPS_KEPT]))
 
     def status_at(self, now: datetime) -> Status:
         """live, late or offline, from the silence since the server last heard from it."""

@@ -35,8 +35,14 @@ class MeasuredAtError(ValueError):
     """A measured_at that cannot be accepted; the message says why."""
 
 
-def check_measured_at(value: datetime, now: datetime, future_tolerance: timedelta) -> datetime:
-    """Return `value` in UTC, or raise MeasuredAtError if it is naive or implausible."""
+def check_measured_at(
+    value: datetime, now: datetime, future_tolerance: timedelta, oldest: datetime | None = None
+) -> datetime:
+    """Return `value` in UTC, or raise MeasuredAtError if it is naive or implausible.
+
+    `oldest` is the start of the raw readings the server keeps: an older reading could
+    not be told from a resend once its raw row was pruned, and would be counted twice.
+    """
     if value.tzinfo is None or value.utcoffset() is None:
         raise MeasuredAtError(
             "measured_at must carry a time zone, for example 2026-11-21T10:00:00Z"
@@ -54,5 +60,12 @@ def check_measured_at(value: datetime, now: datetime, future_tolerance: timedelt
     if value < EARLIEST_MEASURED_AT:
         raise MeasuredAtError(
             f"measured_at {value.isoformat()} is before 2000; the device clock is not set"
+        )
+    if oldest is not None and value < oldest:
+        days = (now - oldest).days
+        raise MeasuredAtError(
+            f"measured_at {value.isoformat()} is more than {days} days old: this server keeps "
+            f"raw readings {days} days (TELEMETRY_RAW_RETENTION_DAYS), and an older one "
+            "could not be told from a resend"
         )
     return value

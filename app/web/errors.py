@@ -7,6 +7,7 @@ BodyTooLarge                  413    {"detail": "..."} + Connection: close
 UnsupportedMediaType          415    {"detail": "..."}
 InvalidBody                   422    {"detail": [{"loc": [...], "msg": "...", "type": "..."}]}
 QuantityLimitExceeded         422    same shape, loc ["body", "values"]
+BadRange                      422    {"detail": "..."} (history ranges)
 RateLimited                   429    {"detail", "limit", "retry_after"} + Retry-After
 StorageUnavailable            503    {"detail": "..."} + Retry-After
 """
@@ -57,6 +58,10 @@ class UnsupportedMediaType(Exception):
     """The body is declared as something other than JSON."""
 
 
+class BadRange(Exception):
+    """A history range nothing can be read for."""
+
+
 def _error(
     request: Request, status: int, detail: object, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -92,6 +97,10 @@ async def _unsupported(request: Request, exc: Exception) -> JSONResponse:
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InvalidBody)
     return _error(request, 422, exc.errors)
+
+
+async def _bad_range(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=422)
 
 
 async def _quantity_limit(request: Request, exc: Exception) -> JSONResponse:
@@ -145,6 +154,7 @@ ERROR_HANDLERS: dict[type[Exception], Handler] = {
     UnsupportedMediaType: _unsupported,
     InvalidBody: _invalid,
     QuantityLimitExceeded: _quantity_limit,
+    BadRange: _bad_range,
     RateLimited: _rate_limited,
     StorageUnavailable: _unavailable,
     DeviceNotFound: _not_found,

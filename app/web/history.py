@@ -14,13 +14,16 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from app.telemetry.history import HistoryError, SeriesHistory, SeriesNotFound
+from app.telemetry.readings import EARLIEST_MEASURED_AT
 from app.web.deps import services_of
+from app.web.errors import BadRange
 from app.web.schemas import ErrorOut
 from app.web.templating import iso
 
 router = APIRouter(prefix="/api/v1/devices", tags=["history"])
 
 DEFAULT_SPAN = timedelta(hours=24)
+MAX_AHEAD = timedelta(days=366)
 MAX_RAW_SPAN = timedelta(days=31)
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "No such device, or it has no such quantity."},
@@ -60,8 +63,16 @@ To = Annotated[AwareDatetime | None, Query(alias="to", description="Default: now
 def _range(
     request: Request, start: datetime | None, end: datetime | None
 ) -> tuple[datetime, datetime]:
-    end = end or services_of(request).clock()
-    return (start or end - DEFAULT_SPAN), end
+    now = services_of(request).clock()
+    end = end or now
+    latest = now + MAX_AHEAD
+    # Nothing older than 2000 or far ahead is ever stored, and ranges near year 1 or
+    # 9999 overflow the bucket arithmetic.
+    if not EARLIEST_MEASURED_AT <= end <= latest or not (
+        start is None or EARLIEST_MEASURED_AT <= start <= latest
+    ):
+        raise BadRange("`from` and `to` must lie between 2000-01-01 and a year from now")
+    return (start or max(end - DEFAULT_SPAN, EARLIEST_MEASURED_AT)), end
 
 
 async def _history(

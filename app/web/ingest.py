@@ -123,6 +123,7 @@ def _rules(services: Services, now: datetime) -> IngestRules:
     return IngestRules(
         now=now,
         future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
+        oldest=now - timedelta(days=settings.raw_retention_days),
         max_values=settings.max_values_per_measurement,
         max_batch_size=settings.max_batch_size,
     )

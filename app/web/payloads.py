@@ -38,6 +38,7 @@ class IngestRules:
 
     now: datetime
     future_tolerance: timedelta
+    oldest: datetime  # no reading older than this: see check_measured_at
     max_values: int
     max_batch_size: int
 
@@ -111,9 +112,9 @@ def _explain(error: Any) -> str:
     return str(error["msg"])
 
 
-def _plausible(measured_at: datetime, latest: datetime) -> bool:
+def _plausible(measured_at: datetime, oldest: datetime, latest: datetime) -> bool:
     try:
-        return EARLIEST_MEASURED_AT <= measured_at <= latest
+        return oldest <= measured_at <= latest
     except OverflowError:
         return False
 
@@ -134,13 +135,16 @@ def _readings(
 
     now, max_values = rules.now, rules.max_values
     latest = now + rules.future_tolerance
+    oldest = max(rules.oldest, EARLIEST_MEASURED_AT)
     for index, item in enumerate(items):
         where = (*prefix, index) if indexed else prefix
         measured_at = item.get("measured_at") or now
         # The common case, checked inline; the detailed check only runs to say what is wrong.
-        if measured_at.utcoffset() != _ZERO or not _plausible(measured_at, latest):
+        if measured_at.utcoffset() != _ZERO or not _plausible(measured_at, oldest, latest):
             try:
-                measured_at = check_measured_at(measured_at, now, rules.future_tolerance)
+                measured_at = check_measured_at(
+                    measured_at, now, rules.future_tolerance, rules.oldest
+                )
             except MeasuredAtError as exc:
                 fail((*where, "measured_at"), str(exc), "measured_at_invalid")
         values = item["values"]

@@ -29,7 +29,28 @@
     el.textContent = text;
   }
 
+  // Status changes (live, late, offline) are said to screen readers; the values, which
+  // change every second, are not.
+  var statuses = {};
+  function announceStatusChanges() {
+    var changes = [];
+    document.querySelectorAll("article.tile").forEach(function (tile) {
+      var before = statuses[tile.id];
+      statuses[tile.id] = tile.dataset.status;
+      if (before && before !== tile.dataset.status) {
+        var name = tile.querySelector("h2").textContent.trim();
+        changes.push(name + ": " + tile.querySelector(".status").textContent.trim());
+      }
+    });
+    var announcer = document.getElementById("announcer");
+    if (changes.length && announcer) announcer.textContent = changes.join(". ");
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    announceStatusChanges();
+    new MutationObserver(announceStatusChanges).observe(document.querySelector("main"), {
+      childList: true, subtree: true
+    });
     refreshTimes();
     setInterval(refreshTimes, 1000);
     document.body.addEventListener("htmx:afterSwap", refreshTimes);

@@ -3,22 +3,51 @@
 // uPlot leaves a gap there instead of drawing a line across the outage. While the
 // range ends now, the points the server pushes (SSE "points") are folded into the
 // last bucket or start new ones, so the chart moves with the data.
+//
+// Each points event is folded once: its id is remembered, so a replayed one changes
+// nothing. A reload (on every new stream, "resync") races the readings of the last
+// second, which reach the server's rollups about a second after they are stored: a
+// second reload a few seconds later makes the newest bucket exact again.
 (function () {
   "use strict";
-  var page, charts = [];
+  var page, charts = [], folded = { run: "", sequence: 0 }, settleTimer = null;
+  var SETTLE_MS = 3000;
+  var fullTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  var clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  var day = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
 
   function css(name) {
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   }
 
-  function seriesUrl(quantity, width) {
-    var params = new URLSearchParams({
-      quantity: quantity,
+  function api(kind, params) {
+    return "/api/v1/devices/" + encodeURIComponent(page.dataset.device) + "/" + kind + "?" +
+      params;
+  }
+
+  // The query of a chart: the CSV link asks exactly this, so it holds what is drawn.
+  function seriesParams(chart) {
+    return new URLSearchParams({
+      quantity: chart.quantity,
       from: page.dataset.from,
       to: page.dataset.to,
-      max_points: String(Math.max(60, Math.min(1000, Math.round(width))))
+      max_points: String(Math.max(60, Math.min(1000, Math.round(chart.element.clientWidth))))
     });
-    return "/api/v1/devices/" + encodeURIComponent(page.dataset.device) + "/series?" + params;
+  }
+
+  function describeRange(chart) {
+    chart.element.setAttribute("aria-label", chart.label + " from " +
+      fullTime.format(new Date(page.dataset.from)) + " to " +
+      fullTime.format(new Date(page.dataset.to)) +
+      ": the line is the mean, the band the minimum to maximum, gaps are times without readings");
+  }
+
+  // Axis labels in the viewer's language and time zone: times of day for a range of
+  // up to two days, dates beyond.
+  function timeLabels(u, splits) {
+    var span = splits.length > 1 ? splits[splits.length - 1] - splits[0] : 0;
+    var format = span <= 2 * 86400 ? clock : day;
+    return splits.map(function (t) { return format.format(new Date(t * 1000)); });
   }
 
   function columns(body) {
@@ -52,18 +81,20 @@
       scales: { x: { time: true } },
       legend: { live: true },
       series: [
-        {},
+        { value: function (u, t) { return t == null ? "–" : fullTime.format(new Date(t * 1000)); } },
         { label: "Min", stroke: "transparent", points: { show: false } },
         { label: "Max", stroke: "transparent", points: { show: false } },
         { label: "Mean", stroke: accent, width: 2, points: { show: true, size: 5, filter: isolated } }
       ],
       bands: [{ series: [2, 1], fill: band }],
-      axes: [axis, Object.assign({}, axis, { label: chart.unit })]
+      axes: [Object.assign({}, axis, { values: timeLabels }),
+             Object.assign({}, axis, { label: chart.unit })]
     }, columnsData, chart.element);
   }
 
   function load(chart) {
-    return fetch(seriesUrl(chart.quantity, chart.element.clientWidth))
+    var params = seriesParams(chart);
+    return fetch(api("series", params))
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (body) {
         if (!body) return;
@@ -71,6 +102,10 @@
         chart.data = columns(body);
         chart.span = (Date.parse(body.to) - Date.parse(body.from)) / 1000;
         draw(chart);
+        chart.csv.href = api("series.csv", params);
+        params.delete("max_points");
+        chart.raw.href = api("raw.csv", params);
+        describeRange(chart);
         chart.element.dataset.state = "drawn";  // for tests and measurements
       });
   }
@@ -101,25 +136,52 @@
     draw(chart);
   }
 
+  // Event ids are "<run>-<sequence>"; a new run is a restarted server.
+  function parseId(id) {
+    var dash = (id || "").lastIndexOf("-");
+    return dash < 0 ? null : { run: id.slice(0, dash), sequence: Number(id.slice(dash + 1)) };
+  }
+
   function onPoints(event) {
     if (page.dataset.live !== "true") return;
+    var id = parseId(event.detail.lastEventId);
+    if (id && id.run === folded.run && id.sequence <= folded.sequence) return;  // a replay
+    if (id) folded = id;
     var points = JSON.parse(event.detail.data);
+    var known = charts.map(function (chart) { return chart.quantity; });
+    if (Object.keys(points).some(function (q) { return known.indexOf(q) < 0; })) {
+      window.location.reload();  // a quantity this page has no chart for yet
+      return;
+    }
     charts.forEach(function (chart) {
       if (points[chart.quantity]) fold(chart, points[chart.quantity]);
     });
   }
 
-  function reload() {
+  function reload(event) {
+    var id = parseId(event && event.detail && event.detail.lastEventId);
+    if (id) folded = id;  // the snapshot stands for everything up to its id
     if (page.dataset.live === "true") {
       var span = Date.parse(page.dataset.to) - Date.parse(page.dataset.from);
       var now = new Date();
       page.dataset.to = now.toISOString();
       page.dataset.from = new Date(now.getTime() - span).toISOString();
+      window.clearTimeout(settleTimer);
+      settleTimer = window.setTimeout(function () { charts.forEach(load); }, SETTLE_MS);
     }
     charts.forEach(load);
   }
 
+  function localInput(iso) {
+    var moment = new Date(iso);
+    if (isNaN(moment)) return "";
+    var local = new Date(moment.getTime() - moment.getTimezoneOffset() * 60000);
+    return local.toISOString().slice(0, 16);
+  }
+
   function customRange(form) {
+    form.elements.from_local.value = localInput(page.dataset.from);
+    form.elements.to_local.value = localInput(page.dataset.to);
     form.addEventListener("submit", function () {
       ["from", "to"].forEach(function (name) {
         var local = form.elements[name + "_local"];
@@ -130,11 +192,24 @@
     });
   }
 
+  // The readings each chart holds, summed (read by the browser tests).
+  window.chartCounts = function () {
+    return charts.reduce(function (sum, chart) {
+      return sum + (chart.data ? chart.data.count.reduce(function (a, b) { return a + b; }, 0) : 0);
+    }, 0);
+  };
+
   document.addEventListener("DOMContentLoaded", function () {
     page = document.getElementById("device-page");
     if (!page) return;
     document.querySelectorAll(".chart").forEach(function (section) {
-      var chart = { quantity: section.dataset.quantity, element: section.querySelector(".plot") };
+      var chart = {
+        quantity: section.dataset.quantity,
+        label: section.dataset.label,
+        element: section.querySelector(".plot"),
+        csv: section.querySelector("a[data-export=series]"),
+        raw: section.querySelector("a[data-export=raw]")
+      };
       charts.push(chart);
       load(chart);
     });

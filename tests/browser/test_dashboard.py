@@ -73,14 +73,16 @@ def test_a_posted_reading_appears_within_two_seconds_without_reload(
 
 def test_a_device_that_stops_posting_turns_late_by_itself(page: Any, server: LiveServer) -> None:
     token = add_device(server.app, "greenhouse")
-    for value in range(4):  # every 0.3 s: late after about 0.9 s of silence
+    page.goto(server.url + "/")
+    page.wait_for_selector("#connection[data-state='open']")
+    for value in range(6):  # every 0.3 s: late after about 0.9 s of silence
         post(server, token, temperature=20.0 + value)
         time.sleep(0.3)
-    page.goto(server.url + "/")
-    page.wait_for_selector("#tile-1 .status-live, #tile-1 .status-late")
-    page.wait_for_selector("#tile-1 .status-late", timeout=5000)
+    page.wait_for_selector("#tile-1 .status-live", timeout=2000)  # live while it posts
+    page.wait_for_selector("#tile-1 .status-late", timeout=5000)  # then late, unprompted
     assert page.locator("#tile-1 .status").text_content() == "Late"
     assert page.locator("#tile-1").get_attribute("data-status") == "late"
+    assert "greenhouse: Late" in str(page.locator("#announcer").text_content())
 
 
 def free_port() -> int:
@@ -146,4 +148,73 @@ def test_the_device_page_draws_a_chart_per_quantity(page: Any, server: LiveServe
     headings = page.locator(".chart h2").all_text_contents()
     assert headings == ["Humidity (%RH)", "Temperature (°C)"]
     assert page.locator(".ranges a[aria-current='true']").text_content() == "1 hour"
+    assert page.errors == []
+
+
+def test_the_csv_link_asks_for_exactly_what_the_chart_drew(
+    browser: Any, server: LiveServer
+) -> None:
+    token = add_device(server.app, "greenhouse")
+    post(server, token, temperature=20.0)
+    time.sleep(1.5)
+    context = browser.new_context(viewport={"width": 360, "height": 740})  # a phone
+    try:
+        page = context.new_page()
+        drawn: list[str] = []
+        page.on("request", lambda r: drawn.append(r.url) if "/series?" in r.url else None)
+        page.goto(server.url + "/devices/greenhouse?range=24h")
+        page.wait_for_selector(".chart .plot[data-state='drawn']")
+        link = str(page.locator("a[data-export='series']").get_attribute("href"))
+        assert link.replace("/series.csv?", "/series?") == drawn[-1].removeprefix(server.url)
+        csv_rows = httpx.get(server.url + link).text.strip().splitlines()
+        chart = httpx.get(drawn[-1]).json()
+        assert len(csv_rows) - 1 == len(chart["buckets"]) < 720, "sized to the phone's plot"
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll <= 360, "nothing wider than the phone"
+        assert page.locator("input[name='from_local']").input_value() != ""
+    finally:
+        context.close()
+
+
+def test_a_replayed_points_event_changes_the_chart_once(page: Any, server: LiveServer) -> None:
+    token = add_device(server.app, "greenhouse")
+    post(server, token, temperature=20.0)
+    time.sleep(1.5)
+    page.goto(server.url + "/devices/greenhouse?range=1h")
+    page.wait_for_selector(".chart .plot[data-state='drawn']")
+    page.wait_for_selector("#connection[data-state='open']")
+    time.sleep(3.5)  # past the reload that settles the newest bucket
+    now = int(time.time() * 1000)
+    counts = page.evaluate(
+        """(now) => {
+            const feed = document.getElementById("live-feed");
+            const plot = () => document.querySelector(".chart .plot");
+            const total = () => window.chartCounts();
+            const send = (id) => feed.dispatchEvent(new CustomEvent("sse:points", {detail: {
+                lastEventId: id,
+                data: JSON.stringify({temperature: [now, now, 30, 30, 30, 1]})
+            }}));
+            const before = total();
+            send("replayrun-900000");
+            const once = total();
+            send("replayrun-900000");
+            return [before, once, total()];
+        }""",
+        now,
+    )
+    assert counts[1] == counts[0] + 1
+    assert counts[2] == counts[1], "the same event again changes nothing"
+
+
+def test_a_new_quantity_gets_its_chart_without_a_manual_reload(
+    page: Any, server: LiveServer
+) -> None:
+    token = add_device(server.app, "greenhouse")
+    post(server, token, temperature=20.0)
+    time.sleep(1.5)
+    page.goto(server.url + "/devices/greenhouse")
+    page.wait_for_selector("#connection[data-state='open']")
+    assert page.locator(".chart").count() == 1
+    post(server, token, temperature=20.5, humidity=50.0)
+    page.wait_for_selector(".chart[data-quantity='humidity'] canvas", timeout=8000)
     assert page.errors == []

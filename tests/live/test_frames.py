@@ -43,11 +43,14 @@ def test_an_id_older_than_the_log_needs_a_snapshot() -> None:
     log = FrameLog(size=3)
     log.append("overview", [("tile-1", "a")])
     old = log.last_id
-    for value in "bcd":
+    for value in "bcde":
         log.append("overview", [("tile-1", value)])
-    assert log.since("overview", old) is None
+    assert log.since("overview", old) is None, "2 fell out, and the viewer missed it"
     newer = f"{log.run}-2"
-    assert log.since("overview", newer) is not None
+    assert log.since("overview", newer) == [
+        f"id: {log.run}-{n}\nevent: tile-1\ndata: {v}\n\n".encode()
+        for n, v in zip((3, 4, 5), "cde", strict=True)
+    ]
 
 
 def test_a_gap_in_a_topic_refuses_replays_across_it() -> None:
@@ -59,3 +62,24 @@ def test_a_gap_in_a_topic_refuses_replays_across_it() -> None:
     after = log.last_id
     assert log.since("device:1", before) is None
     assert log.since("device:1", after) == []
+
+
+def test_the_log_is_bounded_by_bytes_too() -> None:
+    log = FrameLog(size=100, max_bytes=200)
+    first = log.last_id
+    log.append("overview", [("tile-1", "x" * 60)])
+    after_first = log.last_id
+    log.append("overview", [("tile-1", "y" * 60)])
+    assert log.since("overview", first) is not None, "two entries fit in 200 bytes"
+    log.append("overview", [("tile-1", "z" * 60)])
+    assert log.size_bytes <= 200
+    assert log.since("overview", first) is None, "the oldest fell out: a snapshot is needed"
+    missed = log.since("overview", after_first)
+    assert missed is not None and len(missed) == 2
+
+
+def test_an_id_that_is_not_one_of_ours_needs_a_snapshot() -> None:
+    log = FrameLog(size=10)
+    log.append("overview", [("tile-1", "a")])
+    for number in ("9" * 5000, "²", "-1", "", "1-2"):
+        assert log.since("overview", f"{log.run}-{number}") is None, number

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import statistics
 from datetime import UTC, datetime, timedelta
 
-from app.live.state import ASSUMED_INTERVAL, DeviceView, QuantityView, Status
+import pytest
+
+from app.live.state import ASSUMED_INTERVAL, DeviceView, QuantityView, Status, rhythm
 from app.telemetry.events import MeasurementInserted
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -58,10 +61,35 @@ def test_the_sparkline_has_a_point_per_minute_and_gaps_for_silent_minutes() -> N
     assert points[:4] == [15.0, None, 30.0, None]
 
 
-def test_restoring_estimates_the_rhythm_from_minute_counts() -> None:
+def test_restoring_keeps_the_rhythm_it_is_given() -> None:
     view = DeviceView(1, "pi")
     minutes = {"temperature": {T0 + timedelta(minutes=m): (600.0, 30) for m in range(5)}}
-    view.restore({"temperature": (20.0, T0)}, minutes, heard_at=T0)
+    view.restore({"temperature": (20.0, T0)}, minutes, heard_at=T0, gaps=[2.0] * 12)
     assert view.interval == timedelta(seconds=2)
     assert view.quantities["temperature"].value == 20.0
     assert view.status_at(T0 + timedelta(seconds=3)) is Status.LIVE
+
+
+def minutes_every(seconds: int, count: int) -> list[tuple[datetime, int]]:
+    """Per-minute counts of a device posting every `seconds`, newest minute first."""
+    counts: dict[datetime, int] = {}
+    for i in range(count):
+        at = T0 - timedelta(seconds=seconds * i)
+        minute = at.replace(second=0, microsecond=0)
+        counts[minute] = counts.get(minute, 0) + 1
+    return sorted(counts.items(), reverse=True)
+
+
+@pytest.mark.parametrize(("every", "expected"), [(2, 2.0), (10, 10.0), (90, 90.0), (300, 300.0)])
+def test_the_rhythm_comes_from_the_minutes_with_data(every: int, expected: float) -> None:
+    gaps = rhythm(minutes_every(every, 40))
+    assert len(gaps) == 12
+    assert statistics.median(gaps) == pytest.approx(expected, rel=0.35)
+
+
+def test_a_device_posting_every_five_minutes_is_live_four_minutes_after_a_restart() -> None:
+    view = DeviceView(1, "pi")
+    view.restore({"temperature": (20.0, T0)}, {}, heard_at=T0, gaps=rhythm(minutes_every(300, 13)))
+    assert view.interval == timedelta(seconds=300)
+    assert view.status_at(T0 + timedelta(minutes=4)) is Status.LIVE
+    assert view.status_at(T0 + timedelta(minutes=16)) is Status.LATE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from fastapi.testclient import TestClient
@@ -18,16 +19,17 @@ def post(client: TestClient, token: str, at: str, **values: float) -> None:
 
 def test_a_device_shows_its_latest_value_per_quantity_with_units(client: TestClient) -> None:
     token = add_device(client.app, "greenhouse")  # type: ignore[arg-type]
-    post(client, token, "2026-01-01T10:00:00Z", temperature=20.0, humidity=50.0)
-    post(client, token, "2026-01-01T10:01:00Z", temperature=21.0)
-    post(client, token, "2026-01-01T09:00:00Z", temperature=5.0, soil=3.0)  # older: not latest
+    day = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    post(client, token, f"{day}T10:00:00Z", temperature=20.0, humidity=50.0)
+    post(client, token, f"{day}T10:01:00Z", temperature=21.0)
+    post(client, token, f"{day}T09:00:00Z", temperature=5.0, soil=3.0)  # older: not latest
     device = client.get("/api/v1/devices/greenhouse").json()
     assert device["name"] == "greenhouse" and device["revoked"] is False
     assert device["last_seen_at"] is not None
     assert device["latest"] == {
-        "humidity": {"value": 50.0, "unit": "%RH", "measured_at": "2026-01-01T10:00:00Z"},
-        "soil": {"value": 3.0, "unit": None, "measured_at": "2026-01-01T09:00:00Z"},
-        "temperature": {"value": 21.0, "unit": "°C", "measured_at": "2026-01-01T10:01:00Z"},
+        "humidity": {"value": 50.0, "unit": "%RH", "measured_at": f"{day}T10:00:00Z"},
+        "soil": {"value": 3.0, "unit": None, "measured_at": f"{day}T09:00:00Z"},
+        "temperature": {"value": 21.0, "unit": "°C", "measured_at": f"{day}T10:01:00Z"},
     }
 
 

@@ -7,6 +7,7 @@ never completes stands for such a client, so the test needs no megabytes of back
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,10 +15,13 @@ from sse_starlette.sse import SendTimeoutError
 from starlette.testclient import TestClient
 from starlette.types import Message, Send
 
-from app.live.hub import OVERVIEW
+from app.bus import InProcessBus
+from app.live.hub import OVERVIEW, PING, LiveHub
 from app.live.viewers import Viewer
 from app.main import create_app
+from app.telemetry.events import MeasurementInserted
 from app.web.events import HubStream
+from app.web.templating import Templates
 from tests.conftest import FakeClock, make_settings
 from tests.live.test_hub import make_hub
 
@@ -89,3 +93,35 @@ def test_streams_are_answered_before_routing(sqlite_url: str) -> None:
         assert response.status_code == 404, response.text
         assert "no device is named" in response.json()["detail"]
         assert client.get("/events", params={"topic": "nonsense"}).status_code == 422
+
+
+async def test_pings_and_the_send_timeout_keep_their_own_pace_whatever_the_refresh() -> None:
+    hub = LiveHub(
+        Templates(),
+        FakeClock(),
+        refresh_interval=60.0,  # the slowest allowed: no tick comes during this test
+        replay_frames=8,
+        queue_frames=8,
+        ping_seconds=0.5,
+        streams_per_client=5,
+        send_timeout=0.3,
+    )
+    hub.load([])
+    bus = InProcessBus()
+    await hub.start(bus.subscribe(MeasurementInserted), stopping=lambda: False)
+    try:
+        reader = hub.open(OVERVIEW, "reader", None)
+        stuck = hub.open(OVERVIEW, "stuck", None)
+        stuck.sending_since = asyncio.get_running_loop().time()  # a write that never ends
+        pings: list[float] = []
+        deadline = asyncio.get_running_loop().time() + 1.8
+        while asyncio.get_running_loop().time() < deadline:
+            data = await asyncio.wait_for(reader.next(), 2)
+            if data == PING:
+                pings.append(asyncio.get_running_loop().time())
+        assert len(pings) >= 3
+        assert max(b - a for a, b in itertools.pairwise(pings)) <= 0.5
+        assert stuck.closed and stuck.stalled, "ended within the send timeout, not at a tick"
+    finally:
+        await hub.stop()
+        await bus.aclose()

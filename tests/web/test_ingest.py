@@ -177,6 +177,11 @@ def test_every_problem_is_reported_at_once(client: TestClient, token: str) -> No
             ["body", "measured_at"],
             "before 2000",
         ),
+        (
+            '{"measured_at": "2026-10-22T09:59:59Z", "values": {"t": 1}}',
+            ["body", "measured_at"],
+            "more than 30 days old",
+        ),
         ('{"values": {"t": 1}, "device": "other"}', ["body", "device"], "not a known field"),
         ("[]", ["body"], "object"),
         (
@@ -201,6 +206,13 @@ def test_bad_input_is_refused_naming_the_field(
     errors = response.json()["detail"]
     assert any(e["loc"] == location and message in e["msg"] for e in errors), errors
     assert stored(client) == []
+
+
+def test_a_reading_just_inside_the_raw_retention_is_accepted(
+    client: TestClient, token: str
+) -> None:
+    body = {"measured_at": "2026-10-22T10:00:00Z", "values": {"t": 1.0}}  # now - 30 days
+    assert post(client, token, body).status_code == 201
 
 
 def test_a_time_just_inside_the_tolerance_is_accepted(client: TestClient, token: str) -> None:

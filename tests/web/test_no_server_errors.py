@@ -84,3 +84,33 @@ def test_no_body_makes_a_server_error(client: TestClient, body: Any, batch: bool
         assert after == before
     else:
         assert after - before == response.json()["stored"]
+
+
+edges = st.sampled_from(
+    ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "1999-12-31T23:59:59Z",
+     "2026-11-21T10:00:00Z", "9999-12-31T23:59:59Z", "9999-12-31T23:59:59-01:00"]
+)  # fmt: skip
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    start=st.none() | edges | times,
+    end=st.none() | edges | times,
+    points=st.none() | st.integers(min_value=-5, max_value=10**9) | st.text(max_size=5),
+    path=st.sampled_from(["series", "series.csv", "raw.csv"]),
+)
+def test_no_history_range_makes_a_server_error(
+    client: TestClient, start: str | None, end: str | None, points: Any, path: str
+) -> None:
+    if not hasattr(client, "token"):
+        client.token = add_device(client.app, "ranges")  # type: ignore[attr-defined, arg-type]
+        body = {"values": {"temperature": 20.0}}
+        client.post("/api/v1/measurements", json=body, headers=bearer(client.token))  # type: ignore[attr-defined]
+    params = {"quantity": "temperature"}
+    for name, value in (("from", start), ("to", end), ("max_points", points)):
+        if value is not None:
+            params[name] = str(value)
+    response = client.get(f"/api/v1/devices/ranges/{path}", params=params)
+    assert response.status_code in (200, 422), response.text
