@@ -58,20 +58,29 @@ class QuantityView:
         known = KNOWN_QUANTITIES.get(self.name)
         return known.precision if known else 2
 
-    def add(self, at: datetime, value: float) -> None:
-        """Fold one stored value in."""
+    def add(self, at: datetime, value: float, now: datetime) -> None:
+        """Fold one stored value in, received at `now`."""
         if self.measured_at is None or at >= self.measured_at:
             self.value, self.measured_at = value, at
         minute = floor_time(at, MINUTE)
+        first = floor_time(now, MINUTE) - MINUTE * (SPARK_MINUTES - 1)
+        if minute < first:
+            return  # a backfilled reading older than the sparkline's hour
         total, count = self.minutes.get(minute, (0.0, 0))
         self.minutes[minute] = (total + value, count + 1)
+        if len(self.minutes) > 2 * SPARK_MINUTES:
+            # Nobody may be watching (no render prunes them): keep it bounded anyway.
+            self._forget_before(first)
+
+    def _forget_before(self, first: datetime) -> None:
+        for minute in [m for m in self.minutes if m < first]:
+            del self.minutes[minute]
 
     def sparkline(self, now: datetime) -> list[float | None]:
         """Means of the last SPARK_MINUTES minutes, oldest first; None where there was none."""
         last = floor_time(now, MINUTE)
         first = last - MINUTE * (SPARK_MINUTES - 1)
-        for minute in [m for m in self.minutes if m < first]:
-            del self.minutes[minute]
+        self._forget_before(first)
         points: list[float | None] = []
         for i in range(SPARK_MINUTES):
             total_count = self.minutes.get(first + MINUTE * i)
@@ -130,7 +139,7 @@ class DeviceView:
             view = self.quantities.get(name)
             if view is None:
                 view = self.quantities[name] = QuantityView(name)
-            view.add(at, value)
+            view.add(at, value, received)
 
     def restore(
         self,

@@ -29,24 +29,18 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from app.db import StorageUnavailable
 from app.telemetry.events import MeasurementInserted
 from app.telemetry.flusher import Flusher
+from app.telemetry.outbox import Outbox, Publisher
 from app.telemetry.rollups import FLUSH_INTERVAL
 from app.telemetry.storage import MeasurementStore, WriteOutcome, WriteRequest
 from app.telemetry.wal import SyncFailed
 
 logger = logging.getLogger(__name__)
-
-Publisher = Callable[[Sequence[MeasurementInserted]], Awaitable[None]]
-
-# Groups of events waiting for the publisher task; beyond this the oldest are dropped
-# (and counted): their rows are committed either way, only the announcement is lost.
-_OUTBOX_GROUPS = 10_000
 
 
 class Overloaded(StorageUnavailable):
@@ -83,15 +77,13 @@ class GroupCommitWriter:
         queue_rows: int = 500_000,
     ) -> None:
         self._store = store
-        self._publish = publish
+        self._outbox = Outbox(publish)
         self._batch_rows = batch_rows
         self._queue_limit = queue_limit
         self._queue_rows_limit = queue_rows
         self._queued_rows = 0
         self._queue: deque[_Pending] = deque()
         self._wakeup: asyncio.Event | None = None
-        self._outbox: deque[list[MeasurementInserted]] = deque()
-        self._outbox_ready: asyncio.Event | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._flusher: Flusher[tuple[list[_Pending], list[WriteOutcome]]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -119,14 +111,11 @@ class GroupCommitWriter:
         """Start the writer and the publisher; call from the event loop that submits."""
         loop = asyncio.get_running_loop()
         self._wakeup = asyncio.Event()
-        self._outbox_ready = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="telemetry-writer")
         if self._store.wal is not None:
             self._flusher = Flusher(self._store.wal, loop, self._deliver_synced)
-        self._tasks = [
-            loop.create_task(self._run(), name="telemetry-writer"),
-            loop.create_task(self._publish_loop(), name="telemetry-publish"),
-        ]
+        self._outbox.start()
+        self._tasks = [loop.create_task(self._run(), name="telemetry-writer")]
         self._accepting = True
 
     async def stop(self) -> None:
@@ -136,15 +125,14 @@ class GroupCommitWriter:
         self._accepting = False
         assert self._wakeup is not None
         self._wakeup.set()
-        writer, publisher = self._tasks
+        (writer,) = self._tasks
         self._tasks = []
         await writer
         if self._flusher is not None:
             await asyncio.to_thread(self._flusher.stop)
             self._flusher = None
             await asyncio.sleep(0)  # run the deliveries the flusher scheduled
-        await self._drain_outbox()
-        publisher.cancel()
+        await self._outbox.stop()
         assert self._executor is not None
         await asyncio.get_running_loop().run_in_executor(self._executor, self._store.close)
         self._executor.shutdown(wait=True)
@@ -314,26 +302,5 @@ class GroupCommitWriter:
             events.extend(outcome.events)
             if not pending.future.done():  # the client may have gone away
                 pending.future.set_result(outcome)
-        if events:
-            assert self._outbox_ready is not None
-            if len(self._outbox) >= _OUTBOX_GROUPS:
-                self.stats.events_dropped += len(self._outbox.popleft())
-            self._outbox.append(events)
-            self._outbox_ready.set()
-
-    async def _publish_loop(self) -> None:
-        assert self._outbox_ready is not None
-        while True:
-            await self._outbox_ready.wait()
-            self._outbox_ready.clear()
-            await self._drain_outbox()
-
-    async def _drain_outbox(self) -> None:
-        while self._outbox:
-            events = self._outbox.popleft()
-            try:
-                await self._publish(events)
-            except Exception:
-                # The rows are committed and answered; a subscriber problem must not
-                # stop the announcements of later ones.
-                logger.exception("publishing %d events failed", len(events))
+        self._outbox.add(events)
+        self.stats.events_dropped = self._outbox.dropped

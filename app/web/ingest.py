@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.telemetry.devices import DeviceRef
@@ -110,12 +111,18 @@ async def _read_json_body(request: Request, limit: int) -> bytes:
             raise BodyTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    receive, more = request.receive, True
+    while more:  # the ASGI messages themselves: Request.stream() is a generator around this
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(limit)
         chunks.append(chunk)
-    return b"".join(chunks)
+        more = message.get("more_body", False)
+    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
 
 def _rules(services: Services, now: datetime) -> IngestRules:
@@ -133,12 +140,28 @@ async def _record(
     request: Request, services: Services, device: DeviceRef, readings: list[Reading], now: datetime
 ) -> Response:
     result = await services.measurements.record(device, readings, received_at=now)
-    return Response(
-        content=b'{"stored":%d,"duplicates":%d}' % (result.stored, result.duplicates),
-        status_code=201 if result.stored else 200,
-        media_type="application/json",
-        headers=rate_limit_headers(request),
+    return _Answer(
+        201 if result.stored else 200,
+        b'{"stored":%d,"duplicates":%d}' % (result.stored, result.duplicates),
+        rate_limit_headers(request),
     )
+
+
+class _Answer(Response):
+    """The success answer, its headers encoded directly (the one answer most requests get)."""
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.status_code = status
+        self.body = body
+        self.background = None
+        self.raw_headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(body)),
+            *(
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in headers.items()
+            ),
+        ]
 
 
 async def post_measurement(request: Request) -> Response:

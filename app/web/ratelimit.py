@@ -14,9 +14,10 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 from limits import RateLimitItem, parse
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.storage import MovingWindowSupport
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 from starlette.requests import Request
@@ -25,6 +26,8 @@ from app.config import Settings
 from app.web import window_storage  # noqa: F401  (registers async+window-memory://)
 
 logger = logging.getLogger(__name__)
+
+MAX_CACHED_KEYS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +85,13 @@ class RateLimiter:
     def __init__(self, settings: Settings) -> None:
         uri = storage_uri(settings.rate_limit_storage_url)
         options = {"implementation": "redispy"} if "redis" in uri else {}
-        storage = storage_from_string(uri, wrap_exceptions=True, **options)
-        self._limiter = MovingWindowRateLimiter(storage)
+        # The moving-window storage API of `limits` (what its MovingWindowRateLimiter
+        # calls), with each key built once: the strategy rebuilds the key string on both
+        # of its calls, which cost three times the counting itself (4.9 -> 1.5 µs).
+        self._storage = cast(
+            MovingWindowSupport, storage_from_string(uri, wrap_exceptions=True, **options)
+        )
+        self._keys: dict[tuple[str, str], str] = {}
         self.ip_policy = _policy("ip", settings.rate_limit_ip)
         self.device_policy = _policy("device", settings.rate_limit_device)
         self.outage: str | None = None  # why the limits are off, while their storage is down
@@ -111,6 +119,16 @@ class RateLimiter:
             self.outage = None
         return verdict
 
+    def _key(self, policy: Policy, identifier: str) -> str:
+        key = self._keys.get((policy.name, identifier))
+        if key is None:
+            if len(self._keys) >= MAX_CACHED_KEYS:
+                self._keys.clear()  # made-up identifiers must not grow it without end
+            key = self._keys[(policy.name, identifier)] = policy.item.key_for(
+                policy.name, identifier
+            )
+        return key
+
     async def _check(self, client: str, token_key: str | None) -> Verdict:
         verdict = Verdict()
         checks = [(self.ip_policy, client)]
@@ -121,11 +139,14 @@ class RateLimiter:
         for policy, identifier in checks:
             if policy is None:
                 continue
-            allowed = await self._limiter.hit(policy.item, policy.name, identifier)
-            stats = await self._limiter.get_window_stats(policy.item, policy.name, identifier)
-            reset = max(0, math.ceil(stats.reset_time - time.time()))
+            key = self._key(policy, identifier)
+            item = policy.item
+            expiry = item.get_expiry()
+            allowed = await self._storage.acquire_entry(key, item.amount, expiry)
+            window_start, hits = await self._storage.get_moving_window(key, item.amount, expiry)
+            reset = max(0, math.ceil(window_start + expiry - time.time()))
             policies.append(policy.field)
-            states.append(f'"{policy.name}";r={max(0, stats.remaining)};t={reset}')
+            states.append(f'"{policy.name}";r={max(0, item.amount - hits)};t={reset}')
             if not allowed:
                 verdict.exceeded = policy
                 verdict.retry_after = max(1, reset)

@@ -53,12 +53,21 @@ def test_the_latest_value_is_the_newest_measurement_not_the_last_received() -> N
 def test_the_sparkline_has_a_point_per_minute_and_gaps_for_silent_minutes() -> None:
     view = QuantityView("temperature")
     now = T0 + timedelta(minutes=59, seconds=30)
-    view.add(T0, 10.0)
-    view.add(T0 + timedelta(seconds=30), 20.0)
-    view.add(T0 + timedelta(minutes=2), 30.0)
+    view.add(T0, 10.0, now)
+    view.add(T0 + timedelta(seconds=30), 20.0, now)
+    view.add(T0 + timedelta(minutes=2), 30.0, now)
     points = view.sparkline(now)
     assert len(points) == 60
     assert points[:4] == [15.0, None, 30.0, None]
+
+
+def test_a_view_nobody_renders_stays_bounded_through_a_backfill() -> None:
+    view = QuantityView("temperature")
+    now = T0 + timedelta(days=30)
+    for minute in range(30 * 24 * 60):  # a month of minutes, sent after an outage
+        view.add(T0 + timedelta(minutes=minute), 20.0, now)
+    assert len(view.minutes) <= 60
+    assert view.value == 20.0 and view.measured_at == T0 + timedelta(minutes=30 * 24 * 60 - 1)
 
 
 def test_restoring_keeps_the_rhythm_it_is_given() -> None:
