@@ -142,10 +142,16 @@ def cmd_dead_letters(config: AgentConfig, args: argparse.Namespace, _: Mapping[s
     if args.requeue:
         spool = open_spool(config)
         try:
-            moved = spool.requeue_dead_letters()
+            moved, left = spool.requeue_dead_letters()
         finally:
             spool.close()
         print(f"{moved} reading(s) put back in the spool; the running agent sends them")
+        if left:
+            print(
+                f"{left} reading(s) stay in the dead-letter table: the spool is full; run "
+                "this again once the agent has delivered some",
+                file=sys.stderr,
+            )
         return 0
     spool = Spool.open_readonly(config.spool)
     try:

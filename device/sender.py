@@ -124,8 +124,8 @@ class Sender:
         self._trouble_since = 0.0
         self._next_request = 0.0
         self._fault: str | None = None  # the last unexpected error, logged once
-        # Refusals since the last dead-letter log line: (readings, readings dropped).
-        self._refusals = (0, 0)
+        # Refusals since the last dead-letter log line: readings, readings dropped, latest.
+        self._refusals = (0, 0, "")
         self._refusals_logged_at: float | None = None
 
     def step(self) -> float | None:
@@ -211,22 +211,28 @@ class Sender:
         moved, dropped = self._spool.dead_letter(
             refused, status=response.status, at=self._clock.now()
         )
-        count, lost = self._refusals
-        self._refusals = count + moved, lost + dropped
+        count, lost, _ = self._refusals
+        self._refusals = (count + moved, lost + dropped, f"{response.status}: {refused[-1][1]}")
+        self._report_refusals()
+
+    def _report_refusals(self, *, now_or_never: bool = False) -> None:
+        """Log the refusals not yet logged: at once the first time, then at most every
+        DEAD_LETTER_LOG_INTERVAL (or now, with now_or_never, when the sender stops)."""
+        count, lost, latest = self._refusals
+        if not count and not lost:
+            return
         now = self._clock.monotonic()
-        if (
-            self._refusals_logged_at is not None
-            and now - self._refusals_logged_at < DEAD_LETTER_LOG_INTERVAL
-        ):
+        logged = self._refusals_logged_at
+        if not now_or_never and logged is not None and now - logged < DEAD_LETTER_LOG_INTERVAL:
             return  # a server refusing every reading must not write a log line for each
-        count, lost = self._refusals
-        self._refusals, self._refusals_logged_at = (0, 0), now
+        self._refusals, self._refusals_logged_at = (0, 0, ""), now
         logger.warning(
-            "the server refused %d reading(s) (%d: %s); they are kept in the dead-letter table "
-            "(`telemetry-agent dead-letters` lists them, `--requeue` sends them again)%s",
+            "the server refused %d reading(s)%s (the latest: %s); they are kept in the "
+            "dead-letter table (`telemetry-agent dead-letters` lists them, `--requeue` sends "
+            "them again)%s",
             count,
-            response.status,
-            refused[0][1],
+            "" if logged is None else f" in the last {now - logged:.0f} s",
+            latest,
             f"; the table is full, so its {lost} oldest were dropped: look at why the server "
             "refuses them"
             if lost
@@ -284,9 +290,16 @@ class Sender:
 
     def run(self, stop: threading.Event, wake: threading.Event) -> None:
         """Deliver until `stop` is set; `wake` is set whenever a reading is spooled."""
+        try:
+            self._deliver_until(stop, wake)
+        finally:
+            self._report_refusals(now_or_never=True)
+
+    def _deliver_until(self, stop: threading.Event, wake: threading.Event) -> None:
         while not stop.is_set():
             try:
                 delay = self.step()
+                self._report_refusals()
                 self._fault = None
             except Exception as exc:
                 # Whatever went wrong (the spool, an answer nobody foresaw), the readings
@@ -303,6 +316,12 @@ class Sender:
 
     def flush(self, stop: threading.Event, deadline: float) -> bool:
         """Send until the spool is empty (True) or refused or past `deadline` (False)."""
+        try:
+            return self._flush_until(stop, deadline)
+        finally:
+            self._report_refusals(now_or_never=True)
+
+    def _flush_until(self, stop: threading.Event, deadline: float) -> bool:
         while not stop.is_set():
             delay = self.step()
             if delay is None:

@@ -332,20 +332,19 @@ class Spool:
         ).fetchall()
         return [DeadLetter(i, m, json.loads(p), s, r, d) for i, m, p, s, r, d in rows]
 
-    def requeue_dead_letters(self) -> int:
-        """Put every dead letter back in the spool, unchanged, to be sent again.
+    def requeue_dead_letters(self) -> tuple[int, int]:
+        """Put dead letters back in the spool, unchanged, to be sent again.
 
-        They go in as the newest readings, under the same cap as any other: room is made
-        by dropping the oldest, and counted as dropped.
+        Only into the room the spool has: readings waiting to be delivered are never
+        dropped to make room for ones the server refused. Returns (requeued, still
+        dead-lettered).
         """
         with self._write() as db:
+            room = max(0, self.max_rows - self._counter(db, "rows"))
             ids = [
                 row[0]
-                for row in db.execute(
-                    "SELECT id FROM dead_letters ORDER BY id LIMIT ?", (self.max_rows,)
-                )
+                for row in db.execute("SELECT id FROM dead_letters ORDER BY id LIMIT ?", (room,))
             ]
-            self._make_room(db, len(ids))
             db.executemany(
                 "INSERT INTO readings (measured_at, payload) "
                 "SELECT measured_at, payload FROM dead_letters WHERE id = ?",
@@ -354,7 +353,8 @@ class Spool:
             db.executemany("DELETE FROM dead_letters WHERE id = ?", [(i,) for i in ids])
             self._bump(db, "requeued", len(ids))
             self._bump(db, "rows", len(ids))
-        return len(ids)
+            left = self._dead_count(db)
+        return len(ids), left
 
     def _set_note(self, db: sqlite3.Connection, name: str, value: str) -> None:
         db.execute(

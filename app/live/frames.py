@@ -37,7 +37,7 @@ class Entry:
 class FrameLog:
     """Numbers frames and keeps the last `size` ticks' worth of each topic for replay."""
 
-    def __init__(self, size: int, max_bytes: int = 8 * 1024 * 1024) -> None:
+    def __init__(self, size: int, max_bytes: int) -> None:
         self.run = secrets.token_hex(4)
         self._sequence = 0
         self._size = size

@@ -97,7 +97,7 @@ class LiveHub:
         *,
         refresh_interval: float,
         replay_frames: int,
-        replay_bytes: int = 8 * 1024 * 1024,
+        replay_bytes: int,
         queue_frames: int,
         ping_seconds: float,
         streams_per_client: int,
@@ -277,7 +277,7 @@ class LiveHub:
             else:
                 overview = [(f"tile-{d}", self._tiles[d]) for d in dirty]
             self._send(OVERVIEW, overview)
-        self._grid_dirty = False  # unwatched, the log holds a gap for it (see close)
+        self._grid_dirty = False  # unwatched, its log holds a gap (see _end_lingering)
         for device_id in watched:
             topic = device_topic(device_id)
             if not self._watched(topic):

@@ -98,7 +98,7 @@ def rhythm(minutes: Sequence[tuple[datetime, int]]) -> list[float]:
     """
     gaps: list[float] = []
     for index, (at, count) in enumerate(minutes):
-        gaps.extend([60 / count] * (count - 1))
+        gaps.extend([60 / count] * min(count - 1, GAPS_KEPT - len(gaps)))
         if index + 1 < len(minutes):
             before, earlier_count = minutes[index + 1]
             apart = (at - before).total_seconds()

@@ -7,7 +7,8 @@ BodyTooLarge                  413    {"detail": "..."} + Connection: close
 UnsupportedMediaType          415    {"detail": "..."}
 InvalidBody                   422    {"detail": [{"loc": [...], "msg": "...", "type": "..."}]}
 QuantityLimitExceeded         422    same shape, loc ["body", "values"]
-BadRange                      422    {"detail": "..."} (history ranges)
+BadRange, HistoryError        422    {"detail": "..."} (history ranges and queries)
+DeviceNotFound, SeriesNotFound 404   {"detail": "..."}
 RateLimited                   429    {"detail", "limit", "retry_after"} + Retry-After
 StorageUnavailable            503    {"detail": "..."} + Retry-After
 """
@@ -23,6 +24,7 @@ from starlette.requests import ClientDisconnect
 
 from app.db import StorageUnavailable
 from app.telemetry.devices import DeviceNotFound
+from app.telemetry.history import HistoryError, SeriesNotFound
 from app.telemetry.storage import QuantityLimitExceeded
 from app.web.payloads import InvalidBody, MalformedBody
 from app.web.ratelimit import rate_limit_headers
@@ -99,7 +101,7 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     return _error(request, 422, exc.errors)
 
 
-async def _bad_range(_: Request, exc: Exception) -> JSONResponse:
+async def _unanswerable(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=422)
 
 
@@ -154,7 +156,9 @@ ERROR_HANDLERS: dict[type[Exception], Handler] = {
     UnsupportedMediaType: _unsupported,
     InvalidBody: _invalid,
     QuantityLimitExceeded: _quantity_limit,
-    BadRange: _bad_range,
+    BadRange: _unanswerable,
+    HistoryError: _unanswerable,
+    SeriesNotFound: _not_found,
     RateLimited: _rate_limited,
     StorageUnavailable: _unavailable,
     DeviceNotFound: _not_found,

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from app.telemetry.history import HistoryError, SeriesHistory, SeriesNotFound
+from app.telemetry.history import SeriesHistory
 from app.telemetry.readings import EARLIEST_MEASURED_AT
 from app.web.deps import services_of
 from app.web.errors import BadRange
@@ -77,18 +77,13 @@ def _range(
 
 async def _history(
     request: Request, name: str, quantity: str, start: datetime, end: datetime, points: int
-) -> SeriesHistory | JSONResponse:
+) -> SeriesHistory:
+    """The buckets; refusals (HistoryError, BadRange) are answered by errors.py."""
     services = services_of(request)
     limit = services.settings.max_series_points
     if points > limit:
-        return JSONResponse(
-            {"detail": f"max_points is at most {limit} (TELEMETRY_MAX_SERIES_POINTS)"}, 422
-        )
-    try:
-        return await run_in_threadpool(services.history.series, name, quantity, start, end, points)
-    except HistoryError as exc:
-        status = 404 if isinstance(exc, SeriesNotFound) else 422
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        raise BadRange(f"max_points is at most {limit} (TELEMETRY_MAX_SERIES_POINTS)")
+    return await run_in_threadpool(services.history.series, name, quantity, start, end, points)
 
 
 @router.get(
@@ -105,8 +100,6 @@ async def series(
     """At most max_points buckets of min, max, mean and count; empty buckets are gaps."""
     start, end = _range(request, start, end)
     result = await _history(request, name, quantity, start, end, max_points)
-    if isinstance(result, JSONResponse):
-        return result
     return SeriesOut.model_validate(
         {
             "device": result.device,
@@ -146,8 +139,6 @@ async def series_csv(
     """The same buckets as the chart shows: time,min,max,mean,count; empty fields in gaps."""
     start, end = _range(request, start, end)
     result = await _history(request, name, quantity, start, end, max_points)
-    if isinstance(result, JSONResponse):
-        return result
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["time", "min", "max", "mean", "count"])
@@ -176,13 +167,10 @@ async def raw_csv(
     """Every stored reading in the range (at most 31 days), streamed: time,value."""
     start, end = _range(request, start, end)
     if end - start > MAX_RAW_SPAN:
-        return JSONResponse({"detail": "a raw export covers at most 31 days"}, status_code=422)
-    history = services_of(request).history
-    try:  # the first chunk answers 404s before the response starts
-        rows = history.raw(name, quantity, start, end)
-        first = await run_in_threadpool(next, rows, None)
-    except HistoryError as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+        raise BadRange("a raw export covers at most 31 days")
+    rows = services_of(request).history.raw(name, quantity, start, end)
+    # The first chunk is read before the response starts, so a 404 is still an answer.
+    first = await run_in_threadpool(next, rows, None)
 
     def lines() -> Iterator[str]:
         yield "time,value\n"

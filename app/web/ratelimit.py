@@ -14,7 +14,6 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import cast
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MovingWindowSupport
@@ -88,9 +87,13 @@ class RateLimiter:
         # The moving-window storage API of `limits` (what its MovingWindowRateLimiter
         # calls), with each key built once: the strategy rebuilds the key string on both
         # of its calls, which cost three times the counting itself (4.9 -> 1.5 µs).
-        self._storage = cast(
-            MovingWindowSupport, storage_from_string(uri, wrap_exceptions=True, **options)
-        )
+        storage = storage_from_string(uri, wrap_exceptions=True, **options)
+        if not isinstance(storage, MovingWindowSupport):
+            raise ValueError(
+                f"TELEMETRY_RATE_LIMIT_STORAGE_URL: {settings.rate_limit_storage_url!r} offers "
+                "no moving windows; use memory:// or redis://"
+            )
+        self._storage = storage
         self._keys: dict[tuple[str, str], str] = {}
         self.ip_policy = _policy("ip", settings.rate_limit_ip)
         self.device_policy = _policy("device", settings.rate_limit_device)

@@ -168,6 +168,7 @@ class SysfsSensor:
         # The name of the device last found, kept while it is looked up again after it
         # vanished: its driver's pace (a DHT's 2 s) still applies to the retries.
         self._found: str | None = None
+        self._probed = False
 
     @property
     def kind(self) -> str:
@@ -184,8 +185,10 @@ class SysfsSensor:
     @property
     def min_interval(self) -> float:
         """Seconds between reads that the driver needs (2 for a DHT)."""
-        if self._device is None and self._found is None:
-            # Not read yet: find out which driver it is, so the first retries are paced.
+        if self._device is None and self._found is None and not self._probed:
+            # Not read yet: find out which driver it is, so the first retries are paced
+            # (once: while the device is missing, each read looks for it anyway).
+            self._probed = True
             with contextlib.suppress(SensorError):
                 self._use(self.locate())
         return self._bus.min_intervals.get(driver_name(self.name), 0.0)

@@ -48,8 +48,11 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     announceStatusChanges();
-    new MutationObserver(announceStatusChanges).observe(document.querySelector("main"), {
-      childList: true, subtree: true
+    // Tiles are replaced whole, in the grid or in a device page's tile box: watching
+    // those boxes' children (not every text node, which change every second) is enough.
+    var observer = new MutationObserver(announceStatusChanges);
+    document.querySelectorAll("#grid, .device-tile").forEach(function (box) {
+      observer.observe(box, { childList: true });
     });
     refreshTimes();
     setInterval(refreshTimes, 1000);

@@ -5,13 +5,15 @@
 // last bucket or start new ones, so the chart moves with the data.
 //
 // Each points event is folded once: its id is remembered, so a replayed one changes
-// nothing. A reload (on every new stream, "resync") races the readings of the last
-// second, which reach the server's rollups about a second after they are stored: a
-// second reload a few seconds later makes the newest bucket exact again.
+// nothing. Only the newest answer of a chart's fetches is drawn, and points that come
+// while a fetch runs are folded into its answer. The readings of the last second or so
+// reach the server's rollups a moment after their points are pushed, so the newest
+// bucket can be off by them after a fetch: a live chart fetches again a few seconds
+// after each new stream, and every minute, and is exact again.
 (function () {
   "use strict";
   var page, charts = [], folded = { run: "", sequence: 0 }, settleTimer = null;
-  var SETTLE_MS = 3000;
+  var SETTLE_MS = 3000, RESYNC_MS = 60000, RELOAD_GUARD_MS = 30000;
   var fullTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
   var clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
   var day = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
@@ -94,13 +96,18 @@
 
   function load(chart) {
     var params = seriesParams(chart);
+    var attempt = chart.attempts = (chart.attempts || 0) + 1;
+    chart.waiting = [];  // points pushed while this fetch runs
     return fetch(api("series", params))
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (body) {
-        if (!body) return;
+        if (!body || attempt !== chart.attempts) return;  // a newer fetch was started
         chart.unit = body.unit || "";
         chart.data = columns(body);
         chart.span = (Date.parse(body.to) - Date.parse(body.from)) / 1000;
+        var waiting = chart.waiting;
+        chart.waiting = null;
+        waiting.forEach(function (span) { fold(chart, span, true); });
         draw(chart);
         chart.csv.href = api("series.csv", params);
         params.delete("max_points");
@@ -111,7 +118,8 @@
   }
 
   // One pushed span of readings: [first ms, last ms, min, max, sum, count].
-  function fold(chart, span) {
+  function fold(chart, span, quietly) {
+    if (chart.waiting) { chart.waiting.push(span); return; }
     var d = chart.data;
     if (!d || !d.width) return;
     var width = d.width, start = Math.floor(span[1] / 1000 / width) * width;
@@ -133,7 +141,7 @@
     while (d.t.length && d.t[0] < start - chart.span) {
       d.t.shift(); d.low.shift(); d.high.shift(); d.mean.shift(); d.count.shift();
     }
-    draw(chart);
+    if (!quietly) draw(chart);
   }
 
   // Event ids are "<run>-<sequence>"; a new run is a restarted server.
@@ -149,23 +157,36 @@
     if (id) folded = id;
     var points = JSON.parse(event.detail.data);
     var known = charts.map(function (chart) { return chart.quantity; });
-    if (Object.keys(points).some(function (q) { return known.indexOf(q) < 0; })) {
-      window.location.reload();  // a quantity this page has no chart for yet
-      return;
-    }
+    var unknown = Object.keys(points).filter(function (q) { return known.indexOf(q) < 0; });
+    if (unknown.length && reloadOnce(unknown)) return;  // a quantity with no chart yet
     charts.forEach(function (chart) {
       if (points[chart.quantity]) fold(chart, points[chart.quantity]);
     });
+  }
+
+  // Reload the page for quantities it has no chart for, once: should the page and the
+  // stream ever disagree, the page must not reload at every tick.
+  function reloadOnce(quantities) {
+    var key = "telemetry-reloaded:" + page.dataset.device + ":" + quantities.sort().join(",");
+    var before = Number(window.sessionStorage.getItem(key) || 0);
+    if (Date.now() - before < RELOAD_GUARD_MS) return false;
+    window.sessionStorage.setItem(key, String(Date.now()));
+    window.location.reload();
+    return true;
+  }
+
+  function moveWindowToNow() {
+    var span = Date.parse(page.dataset.to) - Date.parse(page.dataset.from);
+    var now = new Date();
+    page.dataset.to = now.toISOString();
+    page.dataset.from = new Date(now.getTime() - span).toISOString();
   }
 
   function reload(event) {
     var id = parseId(event && event.detail && event.detail.lastEventId);
     if (id) folded = id;  // the snapshot stands for everything up to its id
     if (page.dataset.live === "true") {
-      var span = Date.parse(page.dataset.to) - Date.parse(page.dataset.from);
-      var now = new Date();
-      page.dataset.to = now.toISOString();
-      page.dataset.from = new Date(now.getTime() - span).toISOString();
+      moveWindowToNow();
       window.clearTimeout(settleTimer);
       settleTimer = window.setTimeout(function () { charts.forEach(load); }, SETTLE_MS);
     }
@@ -216,6 +237,9 @@
     var feed = document.getElementById("live-feed");
     feed.addEventListener("sse:points", onPoints);
     feed.addEventListener("sse:resync", reload);
+    if (page.dataset.live === "true") {
+      window.setInterval(function () { moveWindowToNow(); charts.forEach(load); }, RESYNC_MS);
+    }
     var form = document.querySelector("form.ranges");
     if (form) customRange(form);
     window.addEventListener("resize", function () {

@@ -268,10 +268,15 @@ def test_a_server_refusing_everything_writes_a_log_line_now_and_then_not_per_rea
         clock.advance(600)
         spool.add({"humidity": 150.0}, measured_at=START + timedelta(hours=1))
         _drain(sender)
+        spool.add({"humidity": 160.0}, measured_at=START + timedelta(hours=2))
+        _drain(sender)  # within the interval: said when the sender stops, not lost
+        assert sender.flush(threading.Event(), deadline=clock.mono + 60)
     refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
-    assert len(refusals) == 2
-    assert refusals[1].startswith("the server refused 30 reading(s)")
-    assert len(spool.dead_letters(limit=100)) == 31
+    assert len(refusals) == 3
+    assert refusals[0].startswith("the server refused 1 reading(s) (the latest: 422: ")
+    assert refusals[1].startswith("the server refused 30 reading(s) in the last 890 s")
+    assert refusals[2].startswith("the server refused 1 reading(s)")
+    assert len(spool.dead_letters(limit=100)) == 32
 
 
 def test_dead_letters_dropped_past_the_cap_are_said_in_the_log(

@@ -162,22 +162,22 @@ def test_requeued_dead_letters_are_sent_again_unchanged(tmp_path: Path) -> None:
     spool = _spool(tmp_path)
     stamps = _fill(spool, 2)
     spool.dead_letter([(r, "no") for r in spool.next_batch(2)], status=422, at=START)
-    assert spool.requeue_dead_letters() == 2
+    assert spool.requeue_dead_letters() == (2, 0)
     assert [r.measured_at for r in spool.next_batch(5)] == stamps
     assert spool.dead_letters() == []
     _adds_up(spool)
 
 
-def test_requeued_dead_letters_stay_under_the_spools_cap(tmp_path: Path) -> None:
+def test_requeued_dead_letters_only_take_the_room_there_is(tmp_path: Path) -> None:
     spool = _spool(tmp_path, max_rows=3)
     stamps = _fill(spool, 3)
     spool.dead_letter([(r, "no") for r in spool.next_batch(2)], status=422, at=START)
-    _fill(spool, 2, start=START + timedelta(seconds=10))  # full again: 1 + 2 readings
-    assert spool.requeue_dead_letters() == 2
+    waiting = _fill(spool, 1, start=START + timedelta(seconds=10))  # 2 waiting, room for 1
+    assert spool.requeue_dead_letters() == (1, 1)
     status = spool.status()
-    assert status.pending == 3
-    assert status.counters["dropped"] == 2, "room was made by dropping the oldest"
-    assert [r.measured_at for r in spool.next_batch(5)][-2:] == stamps[:2]
+    assert status.pending == 3 and status.dead_letter == 1
+    assert status.counters["dropped"] == 0, "nothing waiting was dropped to make room"
+    assert [r.measured_at for r in spool.next_batch(5)] == [stamps[2], *waiting, stamps[0]]
     _adds_up(spool)
 
 

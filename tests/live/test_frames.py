@@ -16,7 +16,7 @@ def test_an_empty_payload_still_makes_a_frame() -> None:
 
 
 def test_replay_gives_what_a_topic_missed_and_nothing_of_other_topics() -> None:
-    log = FrameLog(size=10)
+    log = FrameLog(size=10, max_bytes=1 << 20)
     log.append("overview", [("tile-1", "a")])
     seen = log.last_id
     log.append("device:1", [("tile-1", "b")])
@@ -31,7 +31,7 @@ def test_replay_gives_what_a_topic_missed_and_nothing_of_other_topics() -> None:
 
 
 def test_without_an_id_or_with_one_of_another_run_a_snapshot_is_needed() -> None:
-    log = FrameLog(size=10)
+    log = FrameLog(size=10, max_bytes=1 << 20)
     log.append("overview", [("tile-1", "a")])
     assert log.since("overview", None) is None
     assert log.since("overview", "deadbeef-1") is None
@@ -40,7 +40,7 @@ def test_without_an_id_or_with_one_of_another_run_a_snapshot_is_needed() -> None
 
 
 def test_an_id_older_than_the_log_needs_a_snapshot() -> None:
-    log = FrameLog(size=3)
+    log = FrameLog(size=3, max_bytes=1 << 20)
     log.append("overview", [("tile-1", "a")])
     old = log.last_id
     for value in "bcde":
@@ -54,7 +54,7 @@ def test_an_id_older_than_the_log_needs_a_snapshot() -> None:
 
 
 def test_a_gap_in_a_topic_refuses_replays_across_it() -> None:
-    log = FrameLog(size=10)
+    log = FrameLog(size=10, max_bytes=1 << 20)
     log.append("device:1", [("tile-1", "a")])
     before = log.last_id
     log.gap("device:1")
@@ -79,7 +79,7 @@ def test_the_log_is_bounded_by_bytes_too() -> None:
 
 
 def test_an_id_that_is_not_one_of_ours_needs_a_snapshot() -> None:
-    log = FrameLog(size=10)
+    log = FrameLog(size=10, max_bytes=1 << 20)
     log.append("overview", [("tile-1", "a")])
     for number in ("9" * 5000, "²", "-1", "", "1-2"):
         assert log.since("overview", f"{log.run}-{number}") is None, number

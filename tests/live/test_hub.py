@@ -27,6 +27,7 @@ def make_hub(clock: FakeClock, **overrides: int) -> LiveHub:
         refresh_interval=1.0,
         ping_seconds=15,
         replay_frames=options["replay_frames"],
+        replay_bytes=1024 * 1024,
         queue_frames=options["queue_frames"],
         streams_per_client=options["streams_per_client"],
         send_timeout=10.0,

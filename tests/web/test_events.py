@@ -101,6 +101,7 @@ async def test_pings_and_the_send_timeout_keep_their_own_pace_whatever_the_refre
         FakeClock(),
         refresh_interval=60.0,  # the slowest allowed: no tick comes during this test
         replay_frames=8,
+        replay_bytes=1 << 20,
         queue_frames=8,
         ping_seconds=0.5,
         streams_per_client=5,

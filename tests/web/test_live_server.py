@@ -99,3 +99,25 @@ def test_ingest_works_end_to_end_on_postgresql(postgres_url: str) -> None:
     assert (first.status_code, first.json()) == (201, {"stored": 30, "duplicates": 0})
     assert (again.status_code, again.json()) == (200, {"stored": 0, "duplicates": 30})
     assert device["latest"]["t"]["measured_at"] == f"{DAY}T10:00:29Z"
+
+
+def test_a_client_that_hangs_up_mid_body_stores_nothing(live_server: LiveServer) -> None:
+    token = add_device(live_server.app, "greenhouse")
+    host, port = live_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(
+            b"POST /api/v1/measurements/batch HTTP/1.1\r\n"
+            b"Host: test\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + token.encode() + b"\r\n"
+            b"Content-Length: 5000\r\n\r\n"
+            b'{"measurements": [{"values": {"t": 1.0}},'
+        )
+    time.sleep(0.5)
+    assert count_rows(live_server) == 0
+    answer = httpx.post(
+        live_server.url + "/api/v1/measurements",
+        json={"values": {"t": 1.0}},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 201, "the server carries on"
+    assert count_rows(live_server) == 1

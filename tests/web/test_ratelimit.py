@@ -10,12 +10,12 @@ import uuid
 import anyio
 import pytest
 from fastapi.testclient import TestClient
-from limits import parse
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.storage import Storage
 
 from app.main import create_app
 from app.web import window_storage
 from app.web.client import client_address
+from app.web.ratelimit import RateLimiter
 from app.web.window_storage import WindowMemoryStorage
 from tests.conftest import REDIS_URL, AppFactory, add_device, bearer, make_settings, skip_without
 
@@ -150,19 +150,22 @@ def test_none_turns_a_limit_off(make_app: AppFactory) -> None:
         assert "RateLimit-Policy" not in answer.headers
 
 
-def test_the_window_moves_rather_than_resetting() -> None:
-    storage = WindowMemoryStorage()
-    limiter = MovingWindowRateLimiter(storage)
-    item = parse("2/second")
+def test_the_window_moves_rather_than_resetting(sqlite_url: str) -> None:
+    limiter = RateLimiter(
+        make_settings(sqlite_url, rate_limit_device="2/second", rate_limit_ip="none")
+    )
 
     async def scenario() -> list[bool]:
-        first = await limiter.hit(item, "k")
+        async def allowed() -> bool:
+            return (await limiter.check("10.0.0.1", "token-digest")).exceeded is None
+
+        first = await allowed()
         await anyio.sleep(0.6)
-        second = await limiter.hit(item, "k")
-        third = await limiter.hit(item, "k")  # two hits in the last second: refused
+        second = await allowed()
+        third = await allowed()  # two hits in the last second: refused
         await anyio.sleep(0.5)  # the first hit has left the window, the second has not
-        fourth = await limiter.hit(item, "k")
-        fifth = await limiter.hit(item, "k")
+        fourth = await allowed()
+        fifth = await allowed()
         return [first, second, third, fourth, fifth]
 
     assert anyio.run(scenario) == [True, True, False, True, False]
@@ -220,3 +223,37 @@ def test_workers_sharing_redis_share_the_limits(sqlite_url: str) -> None:
             for i, client in enumerate([a, b, a, b])
         ]
     assert codes == [201, 201, 201, 429]
+
+
+class _FixedWindowsOnly(Storage):
+    """A `limits` storage without moving windows (as some backends are)."""
+
+    STORAGE_SCHEME = ["async+fixed-only"]  # noqa: RUF012  (the attribute limits reads)
+
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        return ValueError
+
+    async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        return amount
+
+    async def get(self, key: str) -> int:
+        return 0
+
+    async def get_expiry(self, key: str) -> float:
+        return 0.0
+
+    async def check(self) -> bool:
+        return True
+
+    async def reset(self) -> int | None:
+        return None
+
+    async def clear(self, key: str) -> None:
+        return None
+
+
+def test_a_storage_without_moving_windows_is_refused_at_start(sqlite_url: str) -> None:
+    settings = make_settings(sqlite_url, rate_limit_storage_url="async+fixed-only://")
+    with pytest.raises(ValueError, match="no moving windows; use memory:// or redis://"):
+        RateLimiter(settings)
