@@ -36,7 +36,8 @@ from device.sampler import RETRY_GAP, SensorHealth, read_sensor
 from device.sender import Sender
 from device.sensors.base import SensorError, format_values
 from device.sensors.registry import KINDS, discover
-from device.spool import Spool, SpoolError
+from device.spool import Spool
+from device.spool_file import SpoolError
 from device.status import format_status
 
 Handler = Callable[[AgentConfig, argparse.Namespace, Mapping[str, str]], int]

@@ -11,12 +11,12 @@
 
 Whatever the rate of readings, a device costs at most one render per interval, and the
 number of viewers only changes how many times the same bytes are queued. A tile nobody
-watches (no overview stream, no stream of its page, none for the last LINGER) is not
-rendered at all: it is marked stale and rendered when a stream or a page next asks for
-it. A topic keeps being rendered for LINGER after its last stream ends, so that a
-browser reconnecting after a blip can still be replayed what it missed; after that its
-replay log holds a gap, and a reconnecting stream gets a snapshot. A new stream
-starts with a snapshot of what its page shows (the cached tiles, not a re-render), or
+watches (no overview stream, no stream of its page, none for the last LINGER: see
+streams.py) is not rendered at all: it is marked stale and rendered when a stream or a
+page next asks for it. A topic keeps being rendered for LINGER after its last stream
+ends, so that a browser reconnecting after a blip can still be replayed what it missed;
+after that its replay log holds a gap, and a reconnecting stream gets a snapshot. A new
+stream starts with a snapshot of what its page shows (the cached tiles, not a re-render), or
 with the frames it missed when it sends a Last-Event-ID the replay log still covers.
 """
 
@@ -27,10 +27,8 @@ import contextlib
 import logging
 import random
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 import anyio
@@ -38,6 +36,7 @@ import anyio
 from app.bus import Subscription
 from app.live.frames import FrameLog, encode
 from app.live.state import DeviceView
+from app.live.streams import HubStats, Streams
 from app.live.viewers import Viewer
 from app.telemetry.clock import Clock
 from app.telemetry.events import MeasurementInserted
@@ -45,8 +44,6 @@ from app.telemetry.events import MeasurementInserted
 logger = logging.getLogger(__name__)
 
 OVERVIEW = "overview"
-PING = b": ping\n\n"
-LINGER = timedelta(seconds=30)  # a topic stays rendered this long after its last stream
 SHUTDOWN_POLL = 0.25  # seconds between looks at the server's shutdown flag
 STALL_CHECK = 1.0  # seconds between looks for streams stuck in a write
 # Pings go out this much before their interval is up, so that a proxy that closes
@@ -69,22 +66,8 @@ class Renderer(Protocol):
         """Every tile, in order, from the already rendered ones."""
 
 
-class TooManyStreams(Exception):
-    """A client holds as many live streams as it may."""
-
-
 class ServerClosing(Exception):
     """The server is shutting down and opens no more streams."""
-
-
-@dataclass(slots=True)
-class HubStats:
-    """Counters for metrics and tests."""
-
-    ticks: int = 0
-    renders: int = 0
-    frames: int = 0
-    viewers_dropped: int = 0
 
 
 class LiveHub:
@@ -109,7 +92,8 @@ class LiveHub:
         self._queue_frames = queue_frames
         self._ping_seconds = ping_seconds
         self._send_timeout = send_timeout
-        self._streams_per_client = streams_per_client
+        self.stats = HubStats()
+        self.streams = Streams(clock, self.stats, streams_per_client=streams_per_client)
         self.log = FrameLog(replay_frames, replay_bytes)
         self.views: dict[int, DeviceView] = {}
         self._by_name: dict[str, int] = {}
@@ -120,15 +104,11 @@ class LiveHub:
         self._grid_dirty = False
         # device id -> quantity -> [first ms, last ms, min, max, sum, count] since the tick
         self._points: dict[int, dict[str, list[float]]] = {}
-        self._topics: dict[str, set[Viewer]] = {}
-        self._lingering: dict[str, datetime] = {}  # topic -> until when it stays rendered
-        self._per_client: Counter[str] = Counter()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._tick_started = 0.0
         self.shutdown: anyio.Event | None = None  # set when the server stops
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.stats = HubStats()
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -176,7 +156,7 @@ class LiveHub:
         # finish cleanly instead of being cut off, and the server stop at once.
         await shutdown.wait()
         self._closing = True
-        self._close_all()
+        self.streams.close_all()
 
     async def stop(self) -> None:
         """Stop ticking and end every stream (their browsers reconnect to the next server)."""
@@ -186,12 +166,7 @@ class LiveHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        self._close_all()
-
-    def _close_all(self) -> None:
-        for viewers in list(self._topics.values()):
-            for viewer in list(viewers):
-                viewer.close()
+        self.streams.close_all()
 
     async def _consume(self, events: Subscription[MeasurementInserted]) -> None:
         async for event in events:
@@ -231,7 +206,7 @@ class LiveHub:
             self._add_view(view)
         view.apply(event, self._clock())
         self._dirty.add(view.id)
-        if self._watched(device_topic(view.id)):
+        if self.streams.watched(device_topic(view.id)):
             points = self._points.setdefault(view.id, {})
             at = event.measured_at.timestamp() * 1000
             for name, value in event.values.items():
@@ -266,9 +241,13 @@ class LiveHub:
         if dirty or self._grid_dirty:
             self._snapshots.clear()
         self._stale.update(dirty)
-        self._end_lingering(now)
-        overview_watched = self._watched(OVERVIEW)
-        watched = [d for d in dirty if overview_watched or self._watched(device_topic(d))]
+        for topic in self.streams.end_lingering(now):
+            # From now on its frames are neither rendered nor kept: whoever comes back
+            # needs a snapshot, not a replay with holes in it.
+            self.log.gap(topic)
+        watching = self.streams.watched
+        overview_watched = watching(OVERVIEW)
+        watched = [d for d in dirty if overview_watched or watching(device_topic(d))]
         for device_id in watched:  # each changed tile rendered once, for everyone
             self._render(self.views[device_id], now)
         if overview_watched:
@@ -280,37 +259,12 @@ class LiveHub:
         self._grid_dirty = False  # unwatched, its log holds a gap (see _end_lingering)
         for device_id in watched:
             topic = device_topic(device_id)
-            if not self._watched(topic):
+            if not watching(topic):
                 continue
             frames = [(f"tile-{device_id}", self._tiles[device_id])]
             if device_id in points:
                 frames.append(("points", _points_json(points[device_id])))
             self._send(topic, frames)
-
-    def ping(self) -> None:
-        """A comment to every stream, so that idle proxies keep them open."""
-        for viewers in self._topics.values():
-            for viewer in list(viewers):
-                if not viewer.push(PING):
-                    self._drop(viewer)
-
-    def drop_stalled(self, deadline: float) -> int:
-        """End every stream whose current write began before `deadline` (loop time).
-
-        One pass for all streams, instead of a timer around every write of every stream:
-        at thousands of viewers that timer was a tenth of the cost of a delivery.
-        """
-        stalled = [
-            viewer
-            for viewers in self._topics.values()
-            for viewer in viewers
-            if 0.0 < viewer.sending_since < deadline
-        ]
-        for viewer in stalled:
-            self.stats.viewers_dropped += 1
-            viewer.stall()
-            self.close(viewer)
-        return len(stalled)
 
     # -- streams --------------------------------------------------------------------------
 
@@ -334,42 +288,36 @@ class LiveHub:
         """A new stream on `topic`, primed with a snapshot or with what it missed."""
         if self._closing:
             raise ServerClosing("the server is shutting down; reconnect in a moment")
-        if self._per_client[client] >= self._streams_per_client:
-            raise TooManyStreams(
-                f"this client already holds {self._streams_per_client} live streams; "
-                "close some tabs (TELEMETRY_SSE_STREAMS_PER_CLIENT)"
-            )
+        self.streams.check_room(client)
         viewer = Viewer(topic, client, self._queue_frames)
         # Browsers reconnect after `retry` ms: spread them so a restart is not a stampede.
         viewer.push(f"retry: {random.randint(1000, 4000)}\n\n".encode())  # noqa: S311
         # A replay needs the topic to have been rendered all along, and must fit in the
         # viewer's queue (with the retry frame); otherwise the snapshot, one frame, does.
-        missed = self.log.since(topic, last_event_id) if self._watched(topic) else None
+        missed = self.log.since(topic, last_event_id) if self.streams.watched(topic) else None
         if missed is not None and len(missed) >= self._queue_frames:
             missed = None
         for data in missed if missed is not None else self._snapshot(topic):
             viewer.push(data)
-        self._topics.setdefault(topic, set()).add(viewer)
-        self._lingering.pop(topic, None)
-        self._per_client[client] += 1
+        self.streams.add(viewer)
         return viewer
 
     def close(self, viewer: Viewer) -> None:
         """Forget a stream that ended."""
         viewer.close()
-        viewers = self._topics.get(viewer.topic)
-        if viewers is not None and viewer in viewers:
-            viewers.discard(viewer)
-            self._per_client[viewer.client] -= 1
-            if self._per_client[viewer.client] <= 0:
-                del self._per_client[viewer.client]
-            if not viewers:
-                del self._topics[viewer.topic]
-                self._lingering[viewer.topic] = self._clock() + LINGER
+        self.streams.remove(viewer)
+
+    def ping(self) -> None:
+        """A comment to every stream, so that idle proxies keep them open."""
+        self.streams.ping()
+
+    def drop_stalled(self, deadline: float) -> int:
+        """End every stream whose current write began before `deadline` (loop time)."""
+        return self.streams.drop_stalled(deadline)
 
     def viewer_count(self) -> int:
         """Open streams."""
-        return sum(len(v) for v in self._topics.values())
+        return self.streams.count()
 
     # -- internals ------------------------------------------------------------------------
 
@@ -377,17 +325,6 @@ class LiveHub:
         self.views[view.id] = view
         self._by_name[view.name] = view.id
         self._grid_dirty = True
-
-    def _watched(self, topic: str) -> bool:
-        return topic in self._topics or topic in self._lingering
-
-    def _end_lingering(self, now: datetime) -> None:
-        for topic, until in list(self._lingering.items()):
-            if until <= now:
-                del self._lingering[topic]
-                # From now on its frames are neither rendered nor kept: whoever comes
-                # back needs a snapshot, not a replay with holes in it.
-                self.log.gap(topic)
 
     def _render(self, view: DeviceView, now: datetime) -> str:
         self.stats.renders += 1
@@ -431,14 +368,7 @@ class LiveHub:
         # The comment says when the tick produced these frames: browsers ignore it,
         # latency probes (bench/sse.py) measure from it.
         blob = b": tick %d\n" % (self._tick_started * 1000) + self.log.append(topic, frames)
-        for viewer in list(self._topics.get(topic, ())):
-            if not viewer.push(blob):
-                self._drop(viewer)
-
-    def _drop(self, viewer: Viewer) -> None:
-        if viewer.overflowed:
-            self.stats.viewers_dropped += 1
-        self.close(viewer)
+        self.streams.send(topic, blob)
 
 
 def _points_json(points: Mapping[str, list[float]]) -> str:

@@ -17,12 +17,9 @@ transaction:
 then credits each request with its own stored and duplicate counts, and builds one
 event per reading that stored at least one value. A key that appears twice in the
 group (two requests resending the same reading at once) is counted as a duplicate
-before the insert, so exactly one request is credited with storing it.
-
-Why driver-level SQL here: this function handles every row the server receives.
-SQLAlchemy Core's executemany with RETURNING cost about 30 µs per row on a Raspberry-
-class CPU budget, a prebuilt multi-row VALUES statement about 6 µs (see
-docs/benchmarks.md). Everything else in the server uses Core or the ORM.
+before the insert, so exactly one request is credited with storing it. Steps 2 and
+the counting are in inserts.py, with why they use driver-level SQL; everything else
+in the server uses Core or the ORM.
 """
 
 from __future__ import annotations
@@ -33,7 +30,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -51,7 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db import is_busy, translate_storage_errors, writer_engine
-from app.telemetry import rollups
+from app.telemetry import inserts, rollups
 from app.telemetry.devices import DeviceRef
 from app.telemetry.events import MeasurementInserted
 from app.telemetry.models import Device, Measurement, Series
@@ -63,8 +59,6 @@ _measurements: Table = Measurement.__table__  # type: ignore[assignment]
 _series: Table = Series.__table__  # type: ignore[assignment]
 _devices: Table = Device.__table__  # type: ignore[assignment]
 
-# Rows per INSERT statement: under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
-_CHUNK_ROWS = 1000
 # Last-seen times are written at most this often per device; readers see one-second
 # resolution, and a device posting many times a second costs one UPDATE, not many.
 _LAST_SEEN_RESOLUTION = 1.0
@@ -109,44 +103,10 @@ def _upsert_nothing(engine: Engine, table: Table) -> Insert:
     raise NotImplementedError(f"{engine.dialect.name} is not supported; use SQLite or PostgreSQL")
 
 
-@lru_cache(maxsize=64)
-def _insert_sql(rows: int, placeholder: str, *, returning: bool) -> str:
-    values = ",".join([f"({placeholder},{placeholder},{placeholder})"] * rows)
-    # Only placeholders are formatted in; every value travels as a bound parameter.
-    sql = f"INSERT INTO measurements (series_id, measured_at, value) VALUES {values}"  # noqa: S608
-    if returning:
-        sql += " ON CONFLICT DO NOTHING RETURNING series_id, measured_at"
-    return sql
-
-
 _ADVANCE_LATEST_SQLITE = (
     "UPDATE series SET latest_value = ?, latest_at = ? "
     "WHERE id = ? AND (latest_at IS NULL OR latest_at < ?)"
 )
-
-
-def _driver_cursor(conn: Connection) -> Any:
-    """The sqlite3 cursor under `conn`, for the statements of the hot path.
-
-    Inside the transaction SQLAlchemy opened, it skips SQLAlchemy's per-statement
-    bookkeeping (tens of microseconds each); errors are translated by the callers'
-    translate_storage_errors like any other.
-    """
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    return driver.cursor()
-
-
-@lru_cache(maxsize=64)
-def _existing_sql(rows: int, placeholder: str) -> str:
-    # A join from a VALUES list, not `(a, b) IN (VALUES ...)`: SQLite plans the IN form as
-    # a scan of the whole table and the join as one primary-key seek per key.
-    keys = ",".join([f"({placeholder},{placeholder})"] * rows)
-    head = f"WITH k(series_id, measured_at) AS (VALUES {keys}) "
-    return (
-        head + "SELECT m.series_id, m.measured_at FROM k JOIN measurements m "  # noqa: S608
-        "ON m.series_id = k.series_id AND m.measured_at = k.measured_at"
-    )
 
 
 def _time_codec(engine: Engine) -> Callable[[datetime], Any]:
@@ -289,9 +249,12 @@ class MeasurementStore:
         outcomes = [WriteOutcome() for _ in requests]
         with self._failures_close_connection():
             series_ids = self._resolve_series(conn, requests, outcomes)
-            rows = self._rows(requests, outcomes, series_ids)
-            present = self._insert(conn, rows.values)
-            self._credit(requests, outcomes, rows, present)
+            rows = inserts.build_rows(requests, outcomes, series_ids, self._encode_time)
+            if self._sqlite:
+                present = inserts.insert_new(conn, rows.values)
+            else:
+                present = inserts.insert_returning(conn, rows.values, self._placeholder)
+            inserts.credit(requests, outcomes, rows, present)
             self._advance(conn, rows, present)
             seen = self._touch_last_seen(conn, requests, outcomes)
             deltas, flush = self._stage_rollups(conn, rows, present, force=flush_rollups)
@@ -307,7 +270,7 @@ class MeasurementStore:
         return self._monotonic() - self._last_flush >= rollups.FLUSH_INTERVAL
 
     def _stage_rollups(
-        self, conn: Connection, rows: _Rows, present: set[tuple[int, Any]], *, force: bool
+        self, conn: Connection, rows: inserts.Rows, present: set[tuple[int, Any]], *, force: bool
     ) -> tuple[rollups.Deltas, bool]:
         deltas = rollups.Deltas()
         deltas.add_rows(rows.values, self._rollups.minute_of, self._rollups.hour_of, present)
@@ -429,119 +392,7 @@ class MeasurementStore:
         )
         return {(row.device_id, row.quantity): row.id for row in conn.execute(query)}
 
-    def _rows(
-        self,
-        requests: Sequence[WriteRequest],
-        outcomes: list[WriteOutcome],
-        series_ids: dict[tuple[int, str], int],
-    ) -> _Rows:
-        """Rows to insert, request by request; an in-group repeat counts as a duplicate."""
-        rows = _Rows()
-        seen: set[tuple[int, Any]] = set()
-        encode = self._encode_time
-        for request, outcome in zip(requests, outcomes, strict=True):
-            rows.starts.append(len(rows.values))
-            if outcome.error is not None:
-                continue
-            device_id = request.device.id
-            for reading in request.readings:
-                at = encode(reading.measured_at)
-                for quantity, value in reading.values.items():
-                    key = (series_ids[(device_id, quantity)], at)
-                    if key in seen:
-                        outcome.duplicates += 1
-                        continue
-                    seen.add(key)
-                    rows.values.append((key[0], at, value))
-                    rows.readings.append(reading)
-                    rows.quantities.append(quantity)
-        rows.starts.append(len(rows.values))
-        return rows
-
-    def _insert(self, conn: Connection, rows: list[tuple[int, Any, float]]) -> set[tuple[int, Any]]:
-        """Insert the rows; returns the keys (series, encoded time) that were already stored."""
-        if self._sqlite:
-            return self._insert_new(conn, rows)
-        return self._insert_returning(conn, rows)
-
-    def _insert_returning(
-        self, conn: Connection, rows: list[tuple[int, Any, float]]
-    ) -> set[tuple[int, Any]]:
-        """Let the database skip conflicts and name what it stored (safe with many writers)."""
-        inserted: set[tuple[int, Any]] = set()
-        for start in range(0, len(rows), _CHUNK_ROWS):
-            chunk = rows[start : start + _CHUNK_ROWS]
-            params = tuple(x for row in chunk for x in row)
-            sql = _insert_sql(len(chunk), self._placeholder, returning=True)
-            inserted.update((row[0], row[1]) for row in conn.exec_driver_sql(sql, params))
-        if len(inserted) == len(rows):
-            return set()
-        return {(row[0], row[1]) for row in rows} - inserted
-
-    def _insert_new(
-        self, conn: Connection, rows: list[tuple[int, Any, float]]
-    ) -> set[tuple[int, Any]]:
-        """SQLite: look up the keys already stored, then insert only the others.
-
-        Correct because the transaction began IMMEDIATE: no other writer, in this process
-        or another, can add a key between the lookup and the insert. Cheaper than
-        RETURNING, which hands back every new row one step at a time.
-        """
-        cursor = _driver_cursor(conn)
-        present: set[tuple[int, Any]] = set()
-        for start in range(0, len(rows), _CHUNK_ROWS):
-            chunk = rows[start : start + _CHUNK_ROWS]
-            params = [x for row in chunk for x in row[:2]]
-            cursor.execute(_existing_sql(len(chunk), "?"), params)
-            present.update(cursor.fetchall())
-        new_rows = [row for row in rows if (row[0], row[1]) not in present] if present else rows
-        for start in range(0, len(new_rows), _CHUNK_ROWS):
-            chunk = new_rows[start : start + _CHUNK_ROWS]
-            cursor.execute(
-                _insert_sql(len(chunk), "?", returning=False), [x for row in chunk for x in row]
-            )
-        return present
-
-    def _credit(
-        self,
-        requests: Sequence[WriteRequest],
-        outcomes: list[WriteOutcome],
-        rows: _Rows,
-        present: set[tuple[int, Any]],
-    ) -> None:
-        """Count stored and duplicate values per request and build one event per reading.
-
-        The common case (nothing was stored before, no repeats in the group) reuses each
-        reading's own values for its event instead of rebuilding them value by value.
-        """
-        for index, (request, outcome) in enumerate(zip(requests, outcomes, strict=True)):
-            if outcome.error is not None:
-                continue
-            start, end = rows.starts[index], rows.starts[index + 1]
-            device = request.device
-            if not present and not outcome.duplicates:
-                outcome.stored = end - start
-                outcome.events = [
-                    MeasurementInserted(device.id, device.name, r.measured_at, r.values)
-                    for r in request.readings
-                ]
-                continue
-            stored: dict[int, tuple[Reading, dict[str, float]]] = {}
-            for position in range(start, end):
-                series_id, at, value = rows.values[position]
-                if (series_id, at) in present:
-                    outcome.duplicates += 1
-                    continue
-                outcome.stored += 1
-                reading = rows.readings[position]
-                entry = stored.setdefault(id(reading), (reading, {}))
-                entry[1][rows.quantities[position]] = value
-            outcome.events = [
-                MeasurementInserted(device.id, device.name, reading.measured_at, values)
-                for reading, values in stored.values()
-            ]
-
-    def _advance(self, conn: Connection, rows: _Rows, present: set[tuple[int, Any]]) -> None:
+    def _advance(self, conn: Connection, rows: inserts.Rows, present: set[tuple[int, Any]]) -> None:
         """Move each series' latest value forward, never backward (late data stays late)."""
         latest: dict[int, tuple[Any, int]] = {}
         for position, (series_id, at, _) in enumerate(rows.values):
@@ -555,7 +406,7 @@ class MeasurementStore:
         if self._sqlite:
             # The statement runs for every series a group touches: the sqlite3 cursor
             # with already-encoded times is several times cheaper than Core here.
-            _driver_cursor(conn).executemany(
+            inserts.driver_cursor(conn).executemany(
                 _ADVANCE_LATEST_SQLITE,
                 [
                     (rows.values[position][2], at, series_id, at)
@@ -605,16 +456,3 @@ class _Staged:
     seen: dict[int, float]
     deltas: rollups.Deltas
     flushed: bool
-
-
-@dataclass(slots=True)
-class _Rows:
-    """The group's rows to insert, with the reading and quantity of each, in parallel lists.
-
-    Rows are appended request by request: request i owns rows[starts[i]:starts[i + 1]].
-    """
-
-    values: list[tuple[int, Any, float]] = field(default_factory=list)
-    readings: list[Reading] = field(default_factory=list)
-    quantities: list[str] = field(default_factory=list)
-    starts: list[int] = field(default_factory=list)

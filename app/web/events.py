@@ -33,7 +33,8 @@ from sse_starlette import EventSourceResponse
 from sse_starlette.sse import AppStatus, SendTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.live.hub import OVERVIEW, ServerClosing, TooManyStreams, device_topic
+from app.live.hub import OVERVIEW, ServerClosing, device_topic
+from app.live.streams import TooManyStreams
 from app.live.viewers import Viewer
 from app.telemetry.devices import DeviceError, normalize_device_name
 from app.web.client import client_address

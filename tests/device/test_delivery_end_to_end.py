@@ -28,7 +28,8 @@ from device.config import AgentConfig
 from device.http import Client, Response
 from device.runner import Agent
 from device.sender import DeliverySettings, Sender
-from device.spool import Spool, SpoolError
+from device.spool import Spool
+from device.spool_file import SpoolError
 from tests.conftest import add_device, make_settings
 from tests.device.live import (
     agent_env,

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from device.clock import format_time
-from device.spool import Held, Spool, SpoolError
+from device.spool import Held, Spool
+from device.spool_file import SpoolError
 from tests.device.fakes import START
 
 

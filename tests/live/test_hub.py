@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.live.hub import LINGER, OVERVIEW, LiveHub, TooManyStreams, device_topic
+from app.live.hub import OVERVIEW, LiveHub, device_topic
 from app.live.state import DeviceView
+from app.live.streams import LINGER, TooManyStreams
 from app.live.viewers import Viewer
 from app.telemetry.events import MeasurementInserted
 from app.web.templating import Templates

@@ -16,7 +16,8 @@ from starlette.testclient import TestClient
 from starlette.types import Message, Send
 
 from app.bus import InProcessBus
-from app.live.hub import OVERVIEW, PING, LiveHub
+from app.live.hub import OVERVIEW, LiveHub
+from app.live.streams import PING
 from app.live.viewers import Viewer
 from app.main import create_app
 from app.telemetry.events import MeasurementInserted
