@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx2 as httpx
 import pytest
@@ -48,17 +51,23 @@ def test_concurrent_posts_are_stored_in_shared_transactions(live_server: LiveSer
     assert stats.commits < 200, "concurrent requests should share commits"
 
 
-def test_an_oversized_body_is_refused_before_it_is_sent(live_server: LiveServer) -> None:
-    token = add_device(live_server.app, "greenhouse")
-    host, port = live_server.url.removeprefix("http://").split(":")
+@contextmanager
+def batch_begun(server: LiveServer, token: str, declared: int, start: bytes) -> Iterator[Any]:
+    """A raw connection that sent a batch's headers (Content-Length `declared`) and `start`."""
+    host, port = server.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=5) as sock:
         sock.sendall(
             b"POST /api/v1/measurements/batch HTTP/1.1\r\n"
             b"Host: test\r\nContent-Type: application/json\r\n"
             b"Authorization: Bearer " + token.encode() + b"\r\n"
-            b"Content-Length: 100000000\r\n\r\n"
-            b'{"measurements": ['
+            b"Content-Length: %d\r\n\r\n" % declared + start
         )
+        yield sock
+
+
+def test_an_oversized_body_is_refused_before_it_is_sent(live_server: LiveServer) -> None:
+    token = add_device(live_server.app, "greenhouse")
+    with batch_begun(live_server, token, 100_000_000, b'{"measurements": [') as sock:
         started = time.monotonic()
         answer = sock.recv(65536).decode()
     assert answer.startswith("HTTP/1.1 413"), answer
@@ -103,15 +112,8 @@ def test_ingest_works_end_to_end_on_postgresql(postgres_url: str) -> None:
 
 def test_a_client_that_hangs_up_mid_body_stores_nothing(live_server: LiveServer) -> None:
     token = add_device(live_server.app, "greenhouse")
-    host, port = live_server.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
-        sock.sendall(
-            b"POST /api/v1/measurements/batch HTTP/1.1\r\n"
-            b"Host: test\r\nContent-Type: application/json\r\n"
-            b"Authorization: Bearer " + token.encode() + b"\r\n"
-            b"Content-Length: 5000\r\n\r\n"
-            b'{"measurements": [{"values": {"t": 1.0}},'
-        )
+    with batch_begun(live_server, token, 5000, b'{"measurements": [{"values": {"t": 1.0}},'):
+        pass  # and hang up
     time.sleep(0.5)
     assert count_rows(live_server) == 0
     answer = httpx.post(
