@@ -5,8 +5,8 @@
 // last bucket or start new ones, so the chart moves with the data.
 //
 // Each points event is folded once: its id is remembered, so a replayed one changes
-// nothing. Only the newest answer of a chart's fetches is drawn, and points that come
-// while a fetch runs are folded into its answer. The readings of the last second or so
+// nothing. An answer older than the one a chart has drawn is dropped, and points that
+// come while a fetch runs are folded into its answer. The readings of the last second or so
 // reach the server's rollups a moment after their points are pushed, so the newest
 // bucket can be off by them after a fetch: a live chart fetches again a few seconds
 // after each new stream, and every minute, and is exact again.
@@ -97,17 +97,23 @@
   function load(chart) {
     var params = seriesParams(chart);
     var attempt = chart.attempts = (chart.attempts || 0) + 1;
-    chart.waiting = [];  // points pushed while this fetch runs
+    chart.inflight = chart.inflight || {};
+    chart.inflight[attempt] = [];  // points pushed while this fetch runs
     return fetch(api("series", params))
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (body) {
-        if (!body || attempt !== chart.attempts) return;  // a newer fetch was started
+        var waiting = chart.inflight[attempt];
+        // An answer older than the one drawn is dropped; any newer one is drawn at
+        // once (the first draw does not wait for a later fetch to come back).
+        if (!body || !waiting || attempt <= (chart.drawn || 0)) return;
+        Object.keys(chart.inflight).forEach(function (key) {
+          if (Number(key) <= attempt) delete chart.inflight[key];
+        });
+        chart.drawn = attempt;
         chart.unit = body.unit || "";
         chart.data = columns(body);
         chart.span = (Date.parse(body.to) - Date.parse(body.from)) / 1000;
-        var waiting = chart.waiting;
-        chart.waiting = null;
-        waiting.forEach(function (span) { fold(chart, span, true); });
+        waiting.forEach(function (span) { foldInto(chart, span); });
         draw(chart);
         chart.csv.href = api("series.csv", params);
         params.delete("max_points");
@@ -117,14 +123,19 @@
       });
   }
 
-  // One pushed span of readings: [first ms, last ms, min, max, sum, count].
-  function fold(chart, span, quietly) {
-    if (chart.waiting) { chart.waiting.push(span); return; }
+  // One pushed span of readings: [first ms, last ms, min, max, sum, count]. Fetches
+  // still running get it too, to fold into their answers.
+  function fold(chart, span) {
+    Object.keys(chart.inflight || {}).forEach(function (key) { chart.inflight[key].push(span); });
+    if (foldInto(chart, span)) draw(chart);
+  }
+
+  function foldInto(chart, span) {
     var d = chart.data;
-    if (!d || !d.width) return;
+    if (!d || !d.width) return false;
     var width = d.width, start = Math.floor(span[1] / 1000 / width) * width;
     var last = d.t.length ? d.t[d.t.length - 1] : start - width;
-    if (start < last) return;  // a late reading: the next reload shows it
+    if (start < last) return false;  // a late reading: the next reload shows it
     if (start === last) {
       var i = d.t.length - 1, n = d.count[i] || 0;
       d.low[i] = d.low[i] === null ? span[2] : Math.min(d.low[i], span[2]);
@@ -141,7 +152,7 @@
     while (d.t.length && d.t[0] < start - chart.span) {
       d.t.shift(); d.low.shift(); d.high.shift(); d.mean.shift(); d.count.shift();
     }
-    if (!quietly) draw(chart);
+    return true;
   }
 
   // Event ids are "<run>-<sequence>"; a new run is a restarted server.
