@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -258,6 +258,8 @@ def test_the_simulated_sensor_with_errors_still_delivers_most_intervals(
 
 
 def test_readings_are_stamped_in_utc(spool: Spool) -> None:
-    clock = FakeClock(datetime(2026, 11, 21, 11, 0, tzinfo=UTC) + timedelta(microseconds=7))
+    # A wall clock in another zone (as a Pi's local time is): the stamp is still UTC.
+    paris = timezone(timedelta(hours=1))
+    clock = FakeClock(datetime(2026, 11, 21, 12, 0, tzinfo=paris) + timedelta(microseconds=7))
     _sampler([TimedSensor(clock, [])], spool, clock).sample(deadline=clock.mono + 30)
     assert spool.next_batch(1)[0].measured_at == "2026-11-21T11:00:00.000007Z"
