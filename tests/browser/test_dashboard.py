@@ -161,14 +161,28 @@ def test_the_csv_link_asks_for_exactly_what_the_chart_drew(
     context = browser.new_context(viewport={"width": 360, "height": 740})  # a phone
     try:
         page = context.new_page()
-        drawn: list[str] = []
-        page.on("request", lambda r: drawn.append(r.url) if "/series?" in r.url else None)
+        asked: list[str] = []
+        answered: list[str] = []
+        page.on("request", lambda r: asked.append(r.url) if "/series?" in r.url else None)
+        page.on(
+            "requestfinished", lambda r: answered.append(r.url) if "/series?" in r.url else None
+        )
         page.goto(server.url + "/devices/greenhouse?range=24h")
         page.wait_for_selector(".chart .plot[data-state='drawn']")
-        link = str(page.locator("a[data-export='series']").get_attribute("href"))
-        assert link.replace("/series.csv?", "/series?") == drawn[-1].removeprefix(server.url)
+        page.wait_for_selector("#connection[data-state='open']")
+        # The stream's snapshot moves the window to now and fetches again, so several
+        # answers may be on their way: once all are in, the newest is the one drawn.
+        link = ""
+        for _ in range(150):
+            link = str(page.locator("a[data-export='series']").get_attribute("href"))
+            if len(answered) == len(asked) and link.replace("/series.csv?", "/series?") == (
+                asked[-1].removeprefix(server.url)
+            ):
+                break
+            page.wait_for_timeout(100)
+        assert link.replace("/series.csv?", "/series?") == asked[-1].removeprefix(server.url)
         csv_rows = httpx.get(server.url + link).text.strip().splitlines()
-        chart = httpx.get(drawn[-1]).json()
+        chart = httpx.get(asked[-1]).json()
         assert len(csv_rows) - 1 == len(chart["buckets"]) < 720, "sized to the phone's plot"
         scroll = page.evaluate("document.documentElement.scrollWidth")
         assert scroll <= 360, "nothing wider than the phone"
