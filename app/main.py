@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from pydantic import TypeAdapter
+from starlette.types import ASGIApp
 
 from app import schema
 from app.bus import InProcessBus
@@ -161,6 +162,17 @@ async def _warn_if_schema_is_behind(services: Services) -> None:
         )
 
 
+class TelemetryApp(FastAPI):
+    """The FastAPI app with the event streams answered outside all its middleware.
+
+    Outside even Starlette's error middleware, which wraps `send` in a closure: a stream
+    must see the server's own `send` to write to its socket (app/web/events.py).
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return events.EventStreams(super().build_middleware_stack())
+
+
 def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     """A complete server for `settings`; build as many as you like (tests do)."""
     services = build_services(settings, clock)
@@ -194,7 +206,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
             await services.bus.aclose()
             services.engine.dispose()
 
-    app = FastAPI(
+    app = TelemetryApp(
         title="Telemetry",
         version="0.1.0",
         description=API_DESCRIPTION,
@@ -205,7 +217,6 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    app.add_middleware(events.EventStreams)
     ingest.install(app)
     app.include_router(devices.router)
     app.include_router(history.router)

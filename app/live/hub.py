@@ -319,6 +319,10 @@ class LiveHub:
         """Open streams."""
         return self.streams.count()
 
+    def wired_viewer_count(self) -> int:
+        """Open streams whose updates go straight to their sockets."""
+        return self.streams.count_wired()
+
     # -- internals ------------------------------------------------------------------------
 
     def _add_view(self, view: DeviceView) -> None:

@@ -12,11 +12,12 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.live.viewers import Viewer
+from app.live.viewers import Viewer, http_chunk
 from app.telemetry.clock import Clock
 
 LINGER = timedelta(seconds=30)  # a topic stays watched this long after its last stream
 PING = b": ping\n\n"
+PING_CHUNK = http_chunk(PING)
 
 
 class TooManyStreams(Exception):
@@ -84,15 +85,16 @@ class Streams:
 
     def send(self, topic: str, blob: bytes) -> None:
         """The same bytes to every stream of `topic`; one that is too far behind ends."""
+        chunk = http_chunk(blob)  # framed once for all the wired streams
         for viewer in list(self._topics.get(topic, ())):
-            if not viewer.push(blob):
+            if not viewer.push(blob, chunk):
                 self._drop(viewer)
 
     def ping(self) -> None:
         """A comment to every stream, so that idle proxies keep them open."""
         for viewers in list(self._topics.values()):
             for viewer in list(viewers):
-                if not viewer.push(PING):
+                if not viewer.push(PING, PING_CHUNK):
                     self._drop(viewer)
 
     def drop_stalled(self, deadline: float) -> int:
@@ -105,7 +107,7 @@ class Streams:
             viewer
             for viewers in self._topics.values()
             for viewer in viewers
-            if 0.0 < viewer.sending_since < deadline
+            if viewer.write_waiting() and viewer.sending_since < deadline
         ]
         for viewer in stalled:
             self._stats.viewers_dropped += 1
@@ -122,6 +124,10 @@ class Streams:
     def count(self) -> int:
         """Open streams."""
         return sum(len(v) for v in self._topics.values())
+
+    def count_wired(self) -> int:
+        """Open streams written straight to their sockets (see viewers.py)."""
+        return sum(viewer.wired for viewers in self._topics.values() for viewer in viewers)
 
     def _drop(self, viewer: Viewer) -> None:
         if viewer.overflowed:

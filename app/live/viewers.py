@@ -4,11 +4,44 @@ Kept as small as it can be (a list, a future only while waiting, a few fields) b
 a server holds thousands of them. A viewer that falls `limit` frames behind is dropped
 rather than buffered: its browser reconnects and gets a snapshot, which is always
 correct, and nobody else waits for it.
+
+Once its first frames are out, a viewer may be wired to its connection's transport (see
+web/events.py): from then on `push` writes the frame, framed as an HTTP chunk, straight
+to the socket, instead of waking the stream's coroutine to pass it through the ASGI
+server's `send`. At 10,000 viewers that turn through the event loop was most of the
+cost of a delivery (docs/benchmarks.md). The transport's own buffer then bounds what a
+slow client may hold, and the stream's coroutine only waits for the end.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+# What a wired viewer may leave in its transport's buffer (bytes the kernel would not take,
+# copied for this viewer alone) before it is dropped: a client this far behind gets a
+# snapshot when it reconnects. A client that takes nothing at all is also ended by the
+# send timeout, whatever it holds.
+WIRE_BACKLOG = 256 * 1024
+
+
+@runtime_checkable
+class Wire(Protocol):
+    """The part of an asyncio transport a wired viewer uses."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+    def is_closing(self) -> bool: ...
+
+    def abort(self) -> None: ...
+
+
+def http_chunk(data: bytes) -> bytes:
+    """`data` as one chunk of a chunked HTTP/1.1 body."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 class Viewer:
@@ -17,7 +50,9 @@ class Viewer:
     __slots__ = (
         "_frames",
         "_limit",
+        "_offer",
         "_waiter",
+        "_wire",
         "client",
         "closed",
         "overflowed",
@@ -32,19 +67,43 @@ class Viewer:
         self.client = client
         self.closed = False
         self.overflowed = False
-        # Set by the stream while a write is under way (event-loop time), so that the hub
-        # can end streams whose client stopped reading (see LiveHub.drop_stalled).
+        # Set while a write is under way (event-loop time), so that the hub can end
+        # streams whose client stopped reading (see LiveHub.drop_stalled): by the stream
+        # around each `send`, or, once wired, while the transport holds unsent bytes.
         self.sending_since = 0.0
         self.stalled = False
         self.task: asyncio.Task[object] | None = None
         self._frames: list[bytes] = []
         self._limit = limit
         self._waiter: asyncio.Future[None] | None = None
+        self._offer: Callable[[], Wire | None] | None = None
+        self._wire: Wire | None = None
 
-    def push(self, data: bytes) -> bool:
-        """Queue bytes for the stream; False (and the viewer closes) if it is too far behind."""
+    @property
+    def wired(self) -> bool:
+        """True once frames go straight to the transport."""
+        return self._wire is not None
+
+    def offer_wire(self, wire: Callable[[], Wire | None]) -> None:
+        """Write to the transport `wire()` gives once the queued frames are sent.
+
+        Called when the stream starts; `wire` is asked when the queue first runs empty
+        (the response has started by then) and may answer None: the stream then goes on
+        through `send`.
+        """
+        self._offer = wire
+
+    def push(self, data: bytes, chunk: bytes | None = None) -> bool:
+        """Queue bytes for the stream; False (and the viewer closes) if it is too far behind.
+
+        `chunk` is `data` framed by http_chunk, when the caller sends the same bytes to
+        many viewers and frames them once.
+        """
         if self.closed:
             return False
+        wire = self._wire
+        if wire is not None:
+            return self._write(wire, http_chunk(data) if chunk is None else chunk)
         if len(self._frames) >= self._limit:
             self.overflowed = True
             self.close()
@@ -64,6 +123,11 @@ class Viewer:
         while not self._frames:
             if self.closed:
                 return None
+            if self._offer is not None:
+                # Every frame so far has been handed to the transport: from here on the
+                # bytes go straight to it, in order, and this waits for the end.
+                self._wire, self._offer = self._offer(), None
+                continue
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
@@ -75,12 +139,39 @@ class Viewer:
         """End a stream whose client stopped reading: its pending write is cancelled."""
         self.stalled = True
         self.close()
-        if self.task is not None:
+        if self._wire is not None:
+            self._wire.abort()  # the unsent bytes go; the server sees the connection end
+        elif self.task is not None:
             self.task.cancel()
+
+    def write_waiting(self) -> bool:
+        """True while a write is under way; a wired viewer's clears once its buffer drains."""
+        if self._wire is not None and self._wire.get_write_buffer_size() == 0:
+            self.sending_since = 0.0
+        return self.sending_since > 0.0
 
     def pending(self) -> int:
         """Frames waiting to be sent."""
         return len(self._frames)
+
+    def _write(self, wire: Wire, chunk: bytes) -> bool:
+        if wire.is_closing():  # the client left; its stream is ending
+            self.close()
+            return False
+        # Measured before the write, so that one frame larger than the bound (the grid of
+        # a big fleet) still goes out whole; it is the frames before it not being taken
+        # that tells a client too far behind.
+        if wire.get_write_buffer_size() > WIRE_BACKLOG:
+            self.overflowed = True
+            self.stall()
+            return False
+        wire.write(chunk)
+        backlog = wire.get_write_buffer_size()
+        if backlog and not self.sending_since:
+            self.sending_since = asyncio.get_running_loop().time()
+        elif not backlog:
+            self.sending_since = 0.0
+        return True
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():

@@ -19,6 +19,11 @@ exception handling, exit stacks and routing: a stream lives for hours, and every
 layer it passes through keeps a suspended frame, a closure or an exit stack alive for
 as long, about 10 KB a stream in all (docs/benchmarks.md), and takes a turn in every
 write. The route below is the same function, and documents it.
+
+Once a stream's first frames are out, its viewer writes the hub's frames to the socket
+itself (app/live/viewers.py), found through uvicorn's `send` (server_transport): the
+headers, the snapshot and the end of the stream still go through `send`. That is why
+EventStreams sits outside all of the app's middleware (app/main.py, TelemetryApp).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.live.hub import OVERVIEW, ServerClosing, device_topic
 from app.live.streams import TooManyStreams
-from app.live.viewers import Viewer
+from app.live.viewers import Viewer, Wire
 from app.telemetry.devices import DeviceError, normalize_device_name
 from app.web.client import client_address
 from app.web.deps import services_of
@@ -129,6 +134,7 @@ class HubStream(EventSourceResponse):
         viewer = self._viewer
         loop = asyncio.get_running_loop()
         viewer.task = asyncio.current_task()
+        viewer.offer_wire(lambda: server_transport(send))
         listener = loop.create_task(self._listen_for_disconnect(receive))
         try:
             await self._stream_response(send)
@@ -150,6 +156,28 @@ class HubStream(EventSourceResponse):
             await send(message)
         finally:
             viewer.sending_since = 0.0
+
+
+def server_transport(send: Send) -> Wire | None:
+    """The socket under `send`, if it is uvicorn's httptools server writing a chunked body.
+
+    Known by its attributes, since ASGI offers no way to ask: anything else (another
+    server, the h11 protocol, a middleware wrapping `send`) answers None, and the stream
+    goes on through `send`, only slower (see app/live/viewers.py).
+    """
+    cycle = getattr(send, "__self__", None)
+    if type(cycle).__module__ != "uvicorn.protocols.http.httptools_impl":
+        return None
+    transport = getattr(cycle, "transport", None)
+    # By its methods: uvloop's transports are not asyncio.WriteTransport subclasses.
+    if (
+        getattr(cycle, "chunked_encoding", None) is not True
+        or getattr(cycle, "disconnected", True)
+        or not isinstance(transport, Wire)
+        or transport.is_closing()
+    ):
+        return None
+    return transport
 
 
 class EventStreams:

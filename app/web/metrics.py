@@ -72,6 +72,11 @@ class _ServicesCollector(Collector):
             "telemetry_live_viewers", "Open live streams.", value=self._services.hub.viewer_count()
         )
         yield GaugeMetricFamily(
+            "telemetry_live_viewers_wired",
+            "Open live streams written straight to their sockets (uvicorn with httptools).",
+            value=self._services.hub.wired_viewer_count(),
+        )
+        yield GaugeMetricFamily(
             "telemetry_wal_bytes",
             "Size of SQLite's write-ahead log.",
             value=self._services.measurements.wal_bytes(),

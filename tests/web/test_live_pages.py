@@ -92,6 +92,30 @@ def test_a_stream_starts_with_a_snapshot_then_carries_updates(server: LiveServer
         assert "23.4" in update.data
 
 
+def metric(server: LiveServer, name: str) -> float:
+    """One value from the server's /metrics page."""
+    for line in httpx.get(server.url + "/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"no metric {name}")
+
+
+def test_on_uvicorn_a_stream_is_written_straight_to_its_socket(server: LiveServer) -> None:
+    token = add_device(server.app, "greenhouse")
+    post(server, token, temperature=20.0)
+    time.sleep(0.5)
+    with sse(server.url + "/events?topic=overview") as stream:
+        next_event(stream, "grid")
+        for value in (21.5, 22.5, 23.5):  # each update in order, whole, as chunks
+            post(server, token, temperature=value)
+            assert f"{value}" in next_event(stream, "tile-1", deadline=2).data
+        assert metric(server, "telemetry_live_viewers_wired") == 1
+    deadline = time.monotonic() + 5
+    while metric(server, "telemetry_live_viewers") > 0:
+        assert time.monotonic() < deadline, "the stream should end when its client leaves"
+        time.sleep(0.05)
+
+
 def test_a_device_registered_while_the_server_runs_appears_before_it_posts(
     server: LiveServer,
 ) -> None:

@@ -1,0 +1,145 @@
+"""A viewer wired to its socket: real transports over a socket pair, read on the far end."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+
+from app.live.viewers import WIRE_BACKLOG, Viewer, http_chunk
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def wire() -> AsyncIterator[tuple[asyncio.Transport, socket.socket]]:
+    """A transport writing into a socket pair, and the pair's far end (small buffers)."""
+    near, far = socket.socketpair()
+    near.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    far.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    far.setblocking(False)
+    transport, _ = await asyncio.get_running_loop().create_unix_connection(
+        asyncio.Protocol, sock=near
+    )
+    yield transport, far
+    transport.abort()
+    far.close()
+
+
+def drain(far: socket.socket) -> bytes:
+    """Everything the far end has received so far."""
+    received = b""
+    while True:
+        try:
+            data = far.recv(1 << 20)
+        except BlockingIOError:
+            return received
+        if not data:
+            return received
+        received += data
+
+
+async def wired_viewer(
+    transport: asyncio.Transport, *queued: bytes
+) -> tuple[Viewer, asyncio.Task[bytes | None]]:
+    """A viewer with `queued` frames sent through next(), then wired to `transport`.
+
+    Also returns its stream's loop, which now only waits for the end.
+    """
+    viewer = Viewer("overview", "c1", 8)
+    for data in queued:
+        viewer.push(data)
+    viewer.offer_wire(lambda: transport)
+    for data in queued:
+        assert await viewer.next() == data  # what was queued goes first, through `send`
+        assert not viewer.wired
+    waiting = asyncio.create_task(viewer.next())
+    await asyncio.sleep(0)
+    assert viewer.wired
+    return viewer, waiting
+
+
+async def test_once_its_queue_is_out_a_viewer_writes_chunks_to_its_socket_in_order(
+    wire: tuple[asyncio.Transport, socket.socket],
+) -> None:
+    transport, far = wire
+    viewer, loop = await wired_viewer(transport, b"retry: 2000\n\n", b"event: grid\n\n")
+    for n in range(3):
+        assert viewer.push(b"event: tile-%d\n\n" % n)
+    await asyncio.sleep(0.01)
+    assert drain(far) == b"".join(http_chunk(b"event: tile-%d\n\n" % n) for n in range(3))
+    assert http_chunk(b"abc") == b"3\r\nabc\r\n"
+    viewer.close()
+    assert await asyncio.wait_for(loop, 1) is None, "the stream's loop ends"
+
+
+async def test_a_viewer_offered_no_socket_keeps_its_queue() -> None:
+    viewer = Viewer("overview", "c1", 8)
+    viewer.offer_wire(lambda: None)
+    waiting = asyncio.create_task(viewer.next())
+    await asyncio.sleep(0)
+    assert not viewer.wired
+    assert viewer.push(b"event: tile-1\n\n")
+    assert await asyncio.wait_for(waiting, 1) == b"event: tile-1\n\n"
+
+
+async def test_a_wired_viewer_whose_client_reads_nothing_is_cut_off_at_its_backlog(
+    wire: tuple[asyncio.Transport, socket.socket],
+) -> None:
+    transport, _ = wire
+    viewer, _ = await wired_viewer(transport)
+    frame = b"data: " + b"x" * 10_000 + b"\n\n"
+    pushed = 0
+    while viewer.push(frame):
+        pushed += 1
+        assert pushed * len(frame) < WIRE_BACKLOG + (1 << 20), "never cut off"
+    assert pushed * len(frame) > WIRE_BACKLOG, "the socket's buffers hold some too"
+    assert viewer.overflowed and viewer.closed
+    assert transport.is_closing(), "the connection is ended, its unsent bytes dropped"
+    assert not viewer.push(frame)
+
+
+async def test_a_wired_write_waits_while_its_bytes_sit_in_the_transport(
+    wire: tuple[asyncio.Transport, socket.socket],
+) -> None:
+    transport, far = wire
+    viewer, _ = await wired_viewer(transport)
+    assert not viewer.write_waiting()
+    frame = b"data: " + b"x" * 10_000 + b"\n\n"
+    while transport.get_write_buffer_size() == 0:
+        assert viewer.push(frame)
+    assert viewer.write_waiting() and viewer.sending_since > 0
+    while transport.get_write_buffer_size():  # the client reads again
+        drain(far)
+        await asyncio.sleep(0.01)
+    assert not viewer.write_waiting()
+    assert viewer.sending_since == 0.0
+    viewer.close()
+
+
+async def test_a_wired_viewer_whose_client_left_closes_at_its_next_frame(
+    wire: tuple[asyncio.Transport, socket.socket],
+) -> None:
+    transport, _ = wire
+    viewer, _ = await wired_viewer(transport)
+    transport.close()
+    assert not viewer.push(b"event: tile-1\n\n")
+    assert viewer.closed and not viewer.overflowed
+
+
+async def test_one_frame_larger_than_the_backlog_bound_still_goes_out_whole(
+    wire: tuple[asyncio.Transport, socket.socket],
+) -> None:
+    transport, far = wire
+    viewer, _ = await wired_viewer(transport)
+    grid = b"event: grid\ndata: " + b"<article></article>" * (3 * WIRE_BACKLOG // 19) + b"\n\n"
+    assert viewer.push(grid), "a big fleet's grid is not a client falling behind"
+    received = b""
+    while len(received) < len(http_chunk(grid)):
+        received += drain(far)
+        await asyncio.sleep(0.001)
+    assert received == http_chunk(grid)
+    assert viewer.push(b": ping\n\n")
+    viewer.close()
