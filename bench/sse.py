@@ -54,6 +54,7 @@ class Viewer(asyncio.Protocol):
         self.latencies: list[float] = []
         self.ready = asyncio.Event()
         self.transport: asyncio.Transport | None = None
+        self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream connection's transport; uvloop's is not an asyncio.Transport subclass.
@@ -68,6 +69,9 @@ class Viewer(asyncio.Protocol):
             if self.probe:
                 received = time.time() * 1000
                 self.latencies.extend(received - int(m) for m in TICK.findall(data))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
 
     def close(self) -> None:
         if self.transport is not None:
@@ -85,6 +89,13 @@ class Result:
     p99_ms: float
     ticks: int
     complete: float  # share of viewers that got every update of the window
+
+    def line(self) -> str:
+        return (
+            f"{self.name:6s} {self.kib_per_viewer:6.1f} KiB/viewer   probe latency after the "
+            f"tick: p50 {self.p50_ms:6.1f} ms, p99 {self.p99_ms:6.1f} ms   "
+            f"{self.complete:.1%} of viewers got all {self.ticks} updates"
+        )
 
 
 def rss_kib(pid: int) -> int:
@@ -169,7 +180,14 @@ async def measure(
         await watch(host, port, viewers[start : start + 500])
         await asyncio.sleep(0.2)
         print(f"  {name}: {min(start + 500, len(viewers))} viewers connected", flush=True)
-    await asyncio.wait_for(asyncio.gather(*(v.ready.wait() for v in viewers)), timeout=120)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(v.ready.wait() for v in viewers)), timeout=120)
+    except TimeoutError:
+        waiting = [v for v in viewers if not v.ready.is_set()]
+        raise RuntimeError(
+            f"{name}: {len(waiting)} of {len(viewers)} streams got no update within 120 s "
+            f"({sum(v.lost for v in waiting)} of them closed by the server)"
+        ) from None
     await asyncio.sleep(3)
     after = rss_kib(pid)
     counts = [v.updates for v in viewers]
@@ -241,6 +259,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         results.append(
             await measure("real", url, "/events?topic=overview", b"event: tile-", headers, args)
         )
+    print("  " + results[-1].line(), flush=True)  # kept should a later step fail
     # Renders per tick: a fleet, with and without a crowd watching the overview.
     renders: dict[str, float] = {}
     env = server_env(workdir, "fleet", **options)
@@ -267,11 +286,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         "one tick a second"
     )
     for r in results:
-        print(
-            f"{r.name:6s} {r.kib_per_viewer:6.1f} KiB/viewer   probe latency after the tick: "
-            f"p50 {r.p50_ms:6.1f} ms, p99 {r.p99_ms:6.1f} ms   "
-            f"{r.complete:.1%} of viewers got all {r.ticks} updates"
-        )
+        print(r.line())
     real, naive = results
     memory = real.kib_per_viewer / naive.kib_per_viewer
     print(

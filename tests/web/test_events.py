@@ -2,6 +2,8 @@
 
 uvicorn's `send` blocks while a client's socket buffer is full; here a `send` that
 never completes stands for such a client, so the test needs no megabytes of backlog.
+That is the path of a stream's first frames, and of every frame on a server whose
+sockets a viewer cannot reach (tests/live/test_viewers.py covers the wired one).
 """
 
 from __future__ import annotations
