@@ -19,8 +19,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-# What a wired viewer may leave in its transport's buffer (bytes the kernel would not take,
-# copied for this viewer alone) before it is dropped: a client this far behind gets a
+# What a wired viewer may leave in its transport's buffer (bytes the kernel would not take)
+# before it is dropped if it takes nothing more: a client this far behind gets a
 # snapshot when it reconnects. A client that takes nothing at all is also ended by the
 # send timeout, whatever it holds.
 WIRE_BACKLOG = 256 * 1024
@@ -48,6 +48,7 @@ class Viewer:
     """The frames waiting for one stream."""
 
     __slots__ = (
+        "_backlog",
         "_frames",
         "_limit",
         "_offer",
@@ -78,6 +79,7 @@ class Viewer:
         self._waiter: asyncio.Future[None] | None = None
         self._offer: Callable[[], Wire | None] | None = None
         self._wire: Wire | None = None
+        self._backlog = 0  # bytes the transport held after the last write
 
     @property
     def wired(self) -> bool:
@@ -158,15 +160,16 @@ class Viewer:
         if wire.is_closing():  # the client left; its stream is ending
             self.close()
             return False
-        # Measured before the write, so that one frame larger than the bound (the grid of
-        # a big fleet) still goes out whole; it is the frames before it not being taken
-        # that tells a client too far behind.
-        if wire.get_write_buffer_size() > WIRE_BACKLOG:
+        # A client is too far behind when over the bound it took nothing since the last
+        # frame: one that reads slowly through a big frame (the grid of a large fleet)
+        # is still moving, and only the send timeout may end it.
+        before = wire.get_write_buffer_size()
+        if before > WIRE_BACKLOG and before >= self._backlog:
             self.overflowed = True
             self.stall()
             return False
         wire.write(chunk)
-        backlog = wire.get_write_buffer_size()
+        self._backlog = backlog = wire.get_write_buffer_size()
         if backlog and not self.sending_since:
             self.sending_since = asyncio.get_running_loop().time()
         elif not backlog:

@@ -143,3 +143,21 @@ async def test_one_frame_larger_than_the_backlog_bound_still_goes_out_whole(
     assert received == http_chunk(grid)
     assert viewer.push(b": ping\n\n")
     viewer.close()
+
+
+async def test_a_slow_client_still_reading_a_big_frame_is_kept_and_a_stopped_one_dropped(
+    wire: tuple[asyncio.Transport, socket.socket],
+) -> None:
+    transport, far = wire
+    viewer, _ = await wired_viewer(transport)
+    grid = b"event: grid\ndata: " + b"<article></article>" * (3 * WIRE_BACKLOG // 19) + b"\n\n"
+    assert viewer.push(grid)
+    assert transport.get_write_buffer_size() > WIRE_BACKLOG
+    for _ in range(3):  # each tick, the client has taken a little more
+        assert drain(far)
+        await asyncio.sleep(0.01)  # the loop hands the kernel what it freed
+        assert transport.get_write_buffer_size() > WIRE_BACKLOG
+        assert viewer.push(b"event: tile-1\n\n"), "a slow client that reads is not dropped"
+    # Now it takes nothing: the next frame finds the backlog where the last one left it.
+    assert not viewer.push(b"event: tile-1\n\n")
+    assert viewer.overflowed and transport.is_closing()
