@@ -12,6 +12,9 @@ from app.live.viewers import WIRE_BACKLOG, Viewer, http_chunk
 
 pytestmark = pytest.mark.anyio
 
+# A frame three times the backlog bound, as a large fleet's grid.
+BIG_GRID = b"event: grid\ndata: " + b"<article></article>" * (3 * WIRE_BACKLOG // 19) + b"\n\n"
+
 
 @pytest.fixture
 async def wire() -> AsyncIterator[tuple[asyncio.Transport, socket.socket]]:
@@ -134,7 +137,7 @@ async def test_one_frame_larger_than_the_backlog_bound_still_goes_out_whole(
 ) -> None:
     transport, far = wire
     viewer, _ = await wired_viewer(transport)
-    grid = b"event: grid\ndata: " + b"<article></article>" * (3 * WIRE_BACKLOG // 19) + b"\n\n"
+    grid = BIG_GRID
     assert viewer.push(grid), "a big fleet's grid is not a client falling behind"
     received = b""
     while len(received) < len(http_chunk(grid)):
@@ -150,7 +153,7 @@ async def test_a_slow_client_still_reading_a_big_frame_is_kept_and_a_stopped_one
 ) -> None:
     transport, far = wire
     viewer, _ = await wired_viewer(transport)
-    grid = b"event: grid\ndata: " + b"<article></article>" * (3 * WIRE_BACKLOG // 19) + b"\n\n"
+    grid = BIG_GRID
     assert viewer.push(grid)
     assert transport.get_write_buffer_size() > WIRE_BACKLOG
     for _ in range(3):  # each tick, the client has taken a little more
