@@ -137,13 +137,12 @@ async def test_one_frame_larger_than_the_backlog_bound_still_goes_out_whole(
 ) -> None:
     transport, far = wire
     viewer, _ = await wired_viewer(transport)
-    grid = BIG_GRID
-    assert viewer.push(grid), "a big fleet's grid is not a client falling behind"
+    assert viewer.push(BIG_GRID), "a big fleet's grid is not a client falling behind"
     received = b""
-    while len(received) < len(http_chunk(grid)):
+    while len(received) < len(http_chunk(BIG_GRID)):
         received += drain(far)
         await asyncio.sleep(0.001)
-    assert received == http_chunk(grid)
+    assert received == http_chunk(BIG_GRID)
     assert viewer.push(b": ping\n\n")
     viewer.close()
 
@@ -153,8 +152,7 @@ async def test_a_slow_client_still_reading_a_big_frame_is_kept_and_a_stopped_one
 ) -> None:
     transport, far = wire
     viewer, _ = await wired_viewer(transport)
-    grid = BIG_GRID
-    assert viewer.push(grid)
+    assert viewer.push(BIG_GRID)
     assert transport.get_write_buffer_size() > WIRE_BACKLOG
     for _ in range(3):  # each tick, the client has taken a little more
         assert drain(far)
