@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import make_url
 
-from app import schema
+from app import schema_migrations
 from app.config import ENV_PREFIX, Settings, SettingsError
 from app.db import StorageUnavailable, create_db_engine, create_session_factory
 from app.telemetry.clock import utc_now
@@ -28,7 +28,7 @@ def _display_url(url: str) -> str:
 
 def _migrate(settings: Settings) -> None:
     logger.info("migrating %s", _display_url(settings.database_url))
-    schema.upgrade(settings.database_url)
+    schema_migrations.upgrade(settings.database_url)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -61,7 +61,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
     """Bring the database schema to the newest revision."""
     _migrate(settings)
-    print(f"database {_display_url(settings.database_url)} is at revision {schema.head_revision()}")
+    head = schema_migrations.head_revision()
+    print(f"database {_display_url(settings.database_url)} is at revision {head}")
     return 0
 
 

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import TypeAdapter
 from starlette.types import ASGIApp
 
-from app import schema
+from app import schema_migrations
 from app.bus import InProcessBus
 from app.config import Settings
 from app.db import StorageUnavailable, create_db_engine, create_session_factory
@@ -30,10 +30,10 @@ from app.telemetry.devices import Devices
 from app.telemetry.history import History
 from app.telemetry.measurements import Measurements
 from app.telemetry.retention import Retention, RetentionPolicy
-from app.web import devices, events, health, history, ingest, pages
+from app.web import devices, event_stream, health, history, ingest, pages
 from app.web.deps import BEARER_SCHEME, Services
 from app.web.errors import install_error_handlers
-from app.web.events import server_is_stopping
+from app.web.event_stream import server_is_stopping
 from app.web.ratelimit import RateLimiter
 from app.web.templating import Templates
 
@@ -148,11 +148,11 @@ async def _prune_forever(retention: Retention) -> None:
 
 async def _warn_if_schema_is_behind(services: Services) -> None:
     try:
-        current = await run_in_threadpool(schema.current_revision, services.engine)
+        current = await run_in_threadpool(schema_migrations.current_revision, services.engine)
     except Exception as exc:
         logger.warning("cannot read the database schema version (%s); check the database", exc)
         return
-    head = schema.head_revision()
+    head = schema_migrations.head_revision()
     if current != head:
         logger.warning(
             "the database schema is at %s, not %s: run `telemetry migrate` "
@@ -170,7 +170,7 @@ class TelemetryApp(FastAPI):
     """
 
     def build_middleware_stack(self) -> ASGIApp:
-        return events.EventStreams(super().build_middleware_stack())
+        return event_stream.EventStreams(super().build_middleware_stack())
 
 
 def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
@@ -220,7 +220,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     ingest.install(app)
     app.include_router(devices.router)
     app.include_router(history.router)
-    app.include_router(events.router)
+    app.include_router(event_stream.router)
     app.include_router(pages.router)
     app.include_router(health.router)
     app.mount("/static", StaticFiles(directory=resource_path("static")), name="static")

@@ -47,7 +47,7 @@ def seed(database_url: str, days: int, every: int, now: datetime) -> int:
     from app.db import create_db_engine
     from app.telemetry.devices import DeviceRef
     from app.telemetry.readings import Reading
-    from app.telemetry.storage import MeasurementStore, WriteRequest
+    from app.telemetry.writing.transaction import MeasurementStore, WriteRequest
 
     engine = create_db_engine(Settings(database_url=database_url))
     with engine.connect() as conn:

@@ -107,13 +107,13 @@ def prepare_database(workdir: Path, env: dict[str, str], devices: int = DEVICES)
     """Migrate a fresh SQLite database and register devices; returns the tokens file."""
     script = (
         "import os\n"
-        "from app import schema\n"
+        "from app import schema_migrations\n"
         "from app.config import Settings\n"
         "from app.db import create_db_engine, create_session_factory\n"
         "from app.telemetry.clock import utc_now\n"
         "from app.telemetry.devices import Devices\n"
         "settings = Settings.from_environ(os.environ)\n"
-        "schema.upgrade(settings.database_url)\n"
+        "schema_migrations.upgrade(settings.database_url)\n"
         "devices = Devices(create_session_factory(create_db_engine(settings)), utc_now)\n"
         f"print('\\n'.join(devices.add(f'bench-{{i}}')[1] for i in range({devices})))\n"
     )

@@ -41,14 +41,14 @@ def climate(at: datetime, base: float, swing: float, rng: random.Random) -> dict
 
 def seed(database_url: str, now: datetime) -> str:
     """A day for each device; returns the greenhouse's token."""
-    from app import schema
+    from app import schema_migrations
     from app.config import Settings
     from app.db import create_db_engine, create_session_factory
     from app.telemetry.devices import DeviceRef, Devices
     from app.telemetry.readings import Reading
-    from app.telemetry.storage import MeasurementStore, WriteRequest
+    from app.telemetry.writing.transaction import MeasurementStore, WriteRequest
 
-    schema.upgrade(database_url)
+    schema_migrations.upgrade(database_url)
     engine = create_db_engine(Settings(database_url=database_url))
     devices = Devices(create_session_factory(engine), lambda: now)
     store = MeasurementStore(engine, max_quantities_per_device=8, durable=False)

@@ -10,7 +10,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app import schema
-from app.config import Settings
+from app import schema_migrations
 from app.main import create_app
+from tests.factories import make_settings
 from tests.servers import LiveServer, run_live_server
 
 POSTGRES_URL = os.environ.get("TELEMETRY_TEST_POSTGRES_URL", "")
@@ -45,7 +45,7 @@ def skip_without(url: str, what: str) -> None:
 def _migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One database migrated once; each test copies it (a migration per test is slow)."""
     path = tmp_path_factory.mktemp("template") / "template.db"
-    schema.upgrade(f"sqlite:///{path}")
+    schema_migrations.upgrade(f"sqlite:///{path}")
     return path
 
 
@@ -67,7 +67,7 @@ def postgres_url() -> Iterator[str]:
         conn.execute(text(f'CREATE SCHEMA "{name}"'))
     url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={name}"})
     rendered = url.render_as_string(hide_password=False)
-    schema.upgrade(rendered)
+    schema_migrations.upgrade(rendered)
     try:
         yield rendered
     finally:
@@ -82,31 +82,6 @@ def database_url(request: pytest.FixtureRequest) -> str:
     fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     url: str = request.getfixturevalue(fixture)
     return url
-
-
-class FakeClock:
-    """A wall clock the test moves by hand."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-def make_settings(database_url: str, **overrides: Any) -> Settings:
-    """Settings for tests: generous rate limits unless a test asks otherwise."""
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "rate_limit_device": "none",
-        "rate_limit_ip": "none",
-        "token_cache_seconds": 0,
-    }
-    values.update(overrides)
-    return Settings(**values)
 
 
 AppFactory = Callable[..., FastAPI]
@@ -128,18 +103,6 @@ def client(make_app: AppFactory) -> Iterator[TestClient]:
     """An in-process client of an app on a fresh SQLite database (lifespan running)."""
     with TestClient(make_app()) as test_client:
         yield test_client
-
-
-def add_device(app: FastAPI, name: str) -> str:
-    """Register a device through the devices context; returns its token."""
-    _, token = app.state.services.devices.add(name)
-    assert isinstance(token, str)
-    return token
-
-
-def bearer(token: str) -> dict[str, str]:
-    """The Authorization header for a device token."""
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

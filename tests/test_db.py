@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.db import StorageUnavailable, Timestamp, create_db_engine, translate_storage_errors
-from tests.conftest import make_settings
+from tests.factories import make_settings
 
 
 def test_every_sqlite_connection_gets_the_pragmas(sqlite_url: str) -> None:

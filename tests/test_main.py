@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.main import GC_THRESHOLDS, create_app
-from tests.conftest import make_settings
+from tests.factories import make_settings
 
 
 @pytest.fixture

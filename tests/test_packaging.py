@@ -19,7 +19,7 @@ import app
 from app.config import Settings
 from app.main import create_app
 from app.resources import resource_path
-from app.schema import upgrade
+from app.schema_migrations import upgrade
 
 installed = Path(sys.argv[1]).resolve()
 assert Path(app.__file__).resolve().is_relative_to(installed), app.__file__

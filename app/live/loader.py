@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 from app.db import translate_storage_errors
 from app.live.state import GAPS_KEPT, MINUTE, SPARK_MINUTES, DeviceView, rhythm
 from app.telemetry.models import Device, RollupMinute, Series
-from app.telemetry.rollups import floor_time
+from app.telemetry.writing.rollups import floor_time
 
 
 def load_views(engine: Engine, now: datetime) -> list[DeviceView]:

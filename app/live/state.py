@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from app.telemetry.events import MeasurementInserted
 from app.telemetry.quantities import KNOWN_QUANTITIES
-from app.telemetry.rollups import floor_time
+from app.telemetry.writing.rollups import floor_time
 
 LATE_AFTER = 3  # intervals of silence
 OFFLINE_AFTER = 10

@@ -25,7 +25,7 @@ from app.telemetry.clock import Clock
 from app.telemetry.devices import DeviceNotFound, normalize_device_name
 from app.telemetry.models import Device, Measurement, RollupHour, RollupMinute, Series
 from app.telemetry.quantities import unit_of
-from app.telemetry.rollups import EPOCH
+from app.telemetry.writing.rollups import EPOCH
 
 HOURLY_FROM = timedelta(minutes=30)  # bucket widths from this up read hourly rollups
 RAW_CHUNK = 5000

@@ -16,8 +16,8 @@ from app.bus import Bus, Subscription
 from app.telemetry.devices import DeviceRef
 from app.telemetry.events import MeasurementInserted
 from app.telemetry.readings import Reading, RecordResult
-from app.telemetry.storage import MeasurementStore, WriteRequest
-from app.telemetry.writer import GroupCommitWriter, WriterStats
+from app.telemetry.writing.transaction import MeasurementStore, WriteRequest
+from app.telemetry.writing.writer import GroupCommitWriter, WriterStats
 
 
 class Measurements:

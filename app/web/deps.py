@@ -18,7 +18,7 @@ from app.telemetry.history import History
 from app.telemetry.measurements import Measurements
 from app.telemetry.retention import Retention
 from app.telemetry.tokens import hash_token, looks_like_token
-from app.web.client import client_address
+from app.web.client_address import client_address
 from app.web.errors import NotAuthenticated, RateLimited
 from app.web.ratelimit import RateLimiter, remember_headers
 from app.web.templating import Templates

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from app.telemetry.devices import DeviceSummary
+from app.web.api_models import DeviceListOut, DeviceOut, ErrorOut, LatestOut
 from app.web.deps import ServicesDep
-from app.web.schemas import DeviceListOut, DeviceOut, ErrorOut, LatestOut
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 

@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect
 from app.db import StorageUnavailable
 from app.telemetry.devices import DeviceNotFound
 from app.telemetry.history import HistoryError, SeriesNotFound
-from app.telemetry.storage import QuantityLimitExceeded
+from app.telemetry.writing.transaction import QuantityLimitExceeded
 from app.web.payloads import InvalidBody, MalformedBody
 from app.web.ratelimit import rate_limit_headers
 

@@ -8,9 +8,9 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from app.db import StorageUnavailable, translate_storage_errors
+from app.web.api_models import HealthOut
 from app.web.deps import ServicesDep
 from app.web.metrics import render_metrics
-from app.web.schemas import HealthOut
 
 router = APIRouter(tags=["health"])
 

@@ -15,9 +15,9 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from app.telemetry.history import SeriesHistory
 from app.telemetry.readings import EARLIEST_MEASURED_AT
+from app.web.api_models import ErrorOut
 from app.web.deps import services_of
 from app.web.errors import BadRange
-from app.web.schemas import ErrorOut
 from app.web.templating import iso
 
 router = APIRouter(prefix="/api/v1/devices", tags=["history"])

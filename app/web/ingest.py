@@ -25,11 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.telemetry.devices import DeviceRef
 from app.telemetry.readings import Reading
-from app.web.deps import BEARER_SCHEME, Services, authenticate_device, services_of
-from app.web.errors import BodyTooLarge, UnsupportedMediaType, handler_for
-from app.web.payloads import IngestRules, MalformedBody, parse_batch, parse_single
-from app.web.ratelimit import rate_limit_headers
-from app.web.schemas import (
+from app.web.api_models import (
     BatchIn,
     ErrorOut,
     MeasurementIn,
@@ -37,6 +33,10 @@ from app.web.schemas import (
     RecordOut,
     ValidationErrorOut,
 )
+from app.web.deps import BEARER_SCHEME, Services, authenticate_device, services_of
+from app.web.errors import BodyTooLarge, UnsupportedMediaType, handler_for
+from app.web.payloads import IngestRules, MalformedBody, parse_batch, parse_single
+from app.web.ratelimit import rate_limit_headers
 
 _RATE_HEADERS = {
     "RateLimit-Policy": {

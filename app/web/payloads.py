@@ -23,7 +23,7 @@ from app.telemetry.readings import (
     Reading,
     check_measured_at,
 )
-from app.web.schemas import BatchIn, MeasurementIn
+from app.web.api_models import BatchIn, MeasurementIn
 
 MAX_REPORTED_ERRORS = 50
 _ZERO = timedelta(0)

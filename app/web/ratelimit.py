@@ -22,7 +22,7 @@ from limits.storage import storage_from_string
 from starlette.requests import Request
 
 from app.config import Settings
-from app.web import window_storage  # noqa: F401  (registers async+window-memory://)
+from app.web import ratelimit_memory  # noqa: F401  (registers async+window-memory://)
 
 logger = logging.getLogger(__name__)
 

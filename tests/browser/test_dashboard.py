@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx2 as httpx
 import pytest
 
-from tests.conftest import add_device, make_settings
+from tests.factories import add_device, make_settings
 from tests.servers import LiveServer, run_live_server
 
 FAST = {"refresh_interval": 0.2}

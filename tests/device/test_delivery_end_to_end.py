@@ -30,7 +30,6 @@ from device.runner import Agent
 from device.sender import DeliverySettings, Sender
 from device.spool import Spool
 from device.spool_file import SpoolError
-from tests.conftest import add_device, make_settings
 from tests.device.live import (
     agent_env,
     agent_status,
@@ -40,6 +39,7 @@ from tests.device.live import (
     stored_values,
     wait_for,
 )
+from tests.factories import add_device, make_settings
 from tests.servers import run_live_server
 
 QUANTITIES = ("humidity", "pressure", "temperature")

@@ -5,40 +5,16 @@ Driven tick by tick with a clock the test moves, and with the real templates.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from app.live.hub import OVERVIEW, LiveHub, device_topic
+from app.live.hub import OVERVIEW, device_topic
 from app.live.state import DeviceView
 from app.live.streams import LINGER, TooManyStreams
 from app.live.viewers import Viewer
-from app.telemetry.events import MeasurementInserted
-from app.web.templating import Templates
-from tests.conftest import FakeClock
-
-T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
-
-
-def make_hub(clock: FakeClock, **overrides: int) -> LiveHub:
-    options = {"replay_frames": 64, "queue_frames": 8, "streams_per_client": 5} | overrides
-    return LiveHub(
-        Templates(),
-        clock,
-        refresh_interval=1.0,
-        ping_seconds=15,
-        replay_frames=options["replay_frames"],
-        replay_bytes=1024 * 1024,
-        queue_frames=options["queue_frames"],
-        streams_per_client=options["streams_per_client"],
-        send_timeout=10.0,
-    )
-
-
-def event(device_id: int, seconds: float, **values: float) -> MeasurementInserted:
-    return MeasurementInserted(
-        device_id, f"pi-{device_id}", T0 + timedelta(seconds=seconds), values
-    )
+from tests.factories import T0, FakeClock, make_hub
+from tests.factories import inserted as event
 
 
 def drain(viewer: Viewer) -> bytes:

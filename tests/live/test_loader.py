@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 from app.db import create_db_engine
 from app.live.loader import load_views
 from app.live.state import Status
-from tests.conftest import AppFactory, FakeClock, add_device, bearer, make_settings
+from tests.conftest import AppFactory
+from tests.factories import FakeClock, add_device, bearer, make_settings
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 

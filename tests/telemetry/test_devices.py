@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from app.db import create_db_engine, create_session_factory
 from app.telemetry.devices import DeviceError, DeviceNotFound, Devices, normalize_device_name
 from app.telemetry.tokens import TOKEN_PREFIX, hash_token
-from tests.conftest import FakeClock, make_settings
+from tests.factories import FakeClock, make_settings
 
 
 class FakeMonotonic:

@@ -12,9 +12,8 @@ from app.db import create_db_engine
 from app.telemetry.devices import DeviceNotFound, DeviceRef
 from app.telemetry.history import History, SeriesNotFound, choose_width
 from app.telemetry.readings import Reading
-from app.telemetry.storage import MeasurementStore, WriteRequest
-from tests.conftest import FakeClock, make_settings
-from tests.telemetry.test_storage import register
+from app.telemetry.writing.transaction import MeasurementStore, WriteRequest
+from tests.factories import FakeClock, make_settings, register
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 21, 0, 0, tzinfo=UTC)

@@ -17,9 +17,8 @@ from app.db import StorageUnavailable, create_db_engine
 from app.telemetry.devices import DeviceRef
 from app.telemetry.measurements import Measurements
 from app.telemetry.readings import Reading
-from app.telemetry.writer import Overloaded
-from tests.conftest import make_settings
-from tests.telemetry.test_storage import register
+from app.telemetry.writing.writer import Overloaded
+from tests.factories import make_settings, register
 
 pytestmark = pytest.mark.anyio
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)

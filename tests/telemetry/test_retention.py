@@ -11,9 +11,8 @@ from app.telemetry import retention
 from app.telemetry.models import Measurement, RollupHour, RollupMinute
 from app.telemetry.readings import Reading
 from app.telemetry.retention import Retention, RetentionPolicy
-from app.telemetry.storage import MeasurementStore, WriteRequest
-from tests.conftest import FakeClock, make_settings
-from tests.telemetry.test_storage import register
+from app.telemetry.writing.transaction import MeasurementStore, WriteRequest
+from tests.factories import FakeClock, make_settings, register
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import add_device, bearer
+from tests.factories import add_device, bearer
 
 
 def post(client: TestClient, token: str, at: str, **values: float) -> None:

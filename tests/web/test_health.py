@@ -6,7 +6,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import AppFactory, add_device, bearer
+from tests.conftest import AppFactory
+from tests.factories import add_device, bearer
 
 
 def test_healthz_answers_while_the_process_runs(client: TestClient) -> None:

@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from tests.conftest import AppFactory, FakeClock, add_device, bearer
+from tests.conftest import AppFactory
+from tests.factories import FakeClock, add_device, bearer
 
 SINGLE = "/api/v1/measurements"
 BATCH = "/api/v1/measurements/batch"

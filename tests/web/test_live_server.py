@@ -14,7 +14,7 @@ import httpx2 as httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import add_device, make_settings
+from tests.factories import add_device, make_settings
 from tests.servers import LiveServer, run_live_server
 
 # Yesterday: recent enough for the server to take (it refuses what it no longer keeps).

@@ -13,11 +13,12 @@ from fastapi.testclient import TestClient
 from limits.aio.storage import Storage
 
 from app.main import create_app
-from app.web import window_storage
-from app.web.client import client_address
+from app.web import ratelimit_memory
+from app.web.client_address import client_address
 from app.web.ratelimit import RateLimiter
-from app.web.window_storage import WindowMemoryStorage
-from tests.conftest import REDIS_URL, AppFactory, add_device, bearer, make_settings, skip_without
+from app.web.ratelimit_memory import WindowMemoryStorage
+from tests.conftest import REDIS_URL, AppFactory, skip_without
+from tests.factories import add_device, bearer, make_settings
 
 SINGLE = "/api/v1/measurements"
 POLICY = re.compile(r'^"(ip|device)";q=(\d+);w=(\d+)$')
@@ -130,7 +131,7 @@ def test_an_unreachable_limit_storage_lets_ingest_through(
 
 
 def test_the_number_of_counted_keys_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(window_storage, "MAX_KEYS", 50)
+    monkeypatch.setattr(ratelimit_memory, "MAX_KEYS", 50)
     storage = WindowMemoryStorage()
 
     async def flood() -> None:

@@ -18,7 +18,7 @@ then credits each request with its own stored and duplicate counts, and builds o
 event per reading that stored at least one value. A key that appears twice in the
 group (two requests resending the same reading at once) is counted as a duplicate
 before the insert, so exactly one request is credited with storing it. Steps 2 and
-the counting are in inserts.py, with why they use driver-level SQL; everything else
+the counting are in rows.py, with why they use driver-level SQL; everything else
 in the server uses Core or the ORM.
 """
 
@@ -47,13 +47,21 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db import is_busy, translate_storage_errors, writer_engine
-from app.telemetry import inserts, rollups
 from app.telemetry.devices import DeviceRef
 from app.telemetry.events import MeasurementInserted
 from app.telemetry.models import Device, Measurement, Series
 from app.telemetry.quantities import QuantityError
 from app.telemetry.readings import Reading
-from app.telemetry.wal import WalFile
+from app.telemetry.writing import rollups
+from app.telemetry.writing.rows import (
+    Rows,
+    build_rows,
+    credit,
+    driver_cursor,
+    insert_new,
+    insert_returning,
+)
+from app.telemetry.writing.wal import WalFile
 
 _measurements: Table = Measurement.__table__  # type: ignore[assignment]
 _series: Table = Series.__table__  # type: ignore[assignment]
@@ -249,12 +257,12 @@ class MeasurementStore:
         outcomes = [WriteOutcome() for _ in requests]
         with self._failures_close_connection():
             series_ids = self._resolve_series(conn, requests, outcomes)
-            rows = inserts.build_rows(requests, outcomes, series_ids, self._encode_time)
+            rows = build_rows(requests, outcomes, series_ids, self._encode_time)
             if self._sqlite:
-                present = inserts.insert_new(conn, rows.values)
+                present = insert_new(conn, rows.values)
             else:
-                present = inserts.insert_returning(conn, rows.values, self._placeholder)
-            inserts.credit(requests, outcomes, rows, present)
+                present = insert_returning(conn, rows.values, self._placeholder)
+            credit(requests, outcomes, rows, present)
             self._advance(conn, rows, present)
             seen = self._touch_last_seen(conn, requests, outcomes)
             deltas, flush = self._stage_rollups(conn, rows, present, force=flush_rollups)
@@ -270,7 +278,7 @@ class MeasurementStore:
         return self._monotonic() - self._last_flush >= rollups.FLUSH_INTERVAL
 
     def _stage_rollups(
-        self, conn: Connection, rows: inserts.Rows, present: set[tuple[int, Any]], *, force: bool
+        self, conn: Connection, rows: Rows, present: set[tuple[int, Any]], *, force: bool
     ) -> tuple[rollups.Deltas, bool]:
         deltas = rollups.Deltas()
         deltas.add_rows(rows.values, self._rollups.minute_of, self._rollups.hour_of, present)
@@ -392,7 +400,7 @@ class MeasurementStore:
         )
         return {(row.device_id, row.quantity): row.id for row in conn.execute(query)}
 
-    def _advance(self, conn: Connection, rows: inserts.Rows, present: set[tuple[int, Any]]) -> None:
+    def _advance(self, conn: Connection, rows: Rows, present: set[tuple[int, Any]]) -> None:
         """Move each series' latest value forward, never backward (late data stays late)."""
         latest: dict[int, tuple[Any, int]] = {}
         for position, (series_id, at, _) in enumerate(rows.values):
@@ -406,7 +414,7 @@ class MeasurementStore:
         if self._sqlite:
             # The statement runs for every series a group touches: the sqlite3 cursor
             # with already-encoded times is several times cheaper than Core here.
-            inserts.driver_cursor(conn).executemany(
+            driver_cursor(conn).executemany(
                 _ADVANCE_LATEST_SQLITE,
                 [
                     (rows.values[position][2], at, series_id, at)

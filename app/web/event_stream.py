@@ -42,9 +42,9 @@ from app.live.hub import OVERVIEW, ServerClosing, device_topic
 from app.live.streams import TooManyStreams
 from app.live.viewers import Viewer, Wire
 from app.telemetry.devices import DeviceError, normalize_device_name
-from app.web.client import client_address
+from app.web.api_models import ErrorOut
+from app.web.client_address import client_address
 from app.web.deps import services_of
-from app.web.schemas import ErrorOut
 
 router = APIRouter(tags=["live"])
 

@@ -23,10 +23,9 @@ from app.live.streams import PING
 from app.live.viewers import Viewer
 from app.main import create_app
 from app.telemetry.events import MeasurementInserted
-from app.web.events import HubStream
+from app.web.event_stream import HubStream
 from app.web.templating import Templates
-from tests.conftest import FakeClock, make_settings
-from tests.live.test_hub import make_hub
+from tests.factories import FakeClock, make_hub, make_settings
 
 pytestmark = pytest.mark.anyio
 

@@ -20,14 +20,13 @@ import anyio
 import pytest
 from sqlalchemy import Engine
 
-from app import schema
+from app import schema_migrations
 from app.bus import InProcessBus
 from app.db import StorageUnavailable, create_db_engine
-from app.telemetry import wal
 from app.telemetry.measurements import Measurements
 from app.telemetry.readings import Reading
-from tests.conftest import make_settings
-from tests.telemetry.test_storage import register
+from app.telemetry.writing import wal
+from tests.factories import make_settings, register
 
 pytestmark = pytest.mark.anyio
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -163,7 +162,7 @@ async def test_a_database_reached_through_a_symlink_is_synced_where_it_lives(
     real.mkdir()
     (tmp_path / "link").symlink_to(real, target_is_directory=True)
     url = f"sqlite:///{tmp_path / 'link' / 'telemetry.db'}"
-    schema.upgrade(url)
+    schema_migrations.upgrade(url)
     engine = create_db_engine(make_settings(url))
     context = Measurements(
         engine, InProcessBus(), queue_limit=10, batch_rows=100, max_quantities_per_device=8

@@ -34,11 +34,11 @@ from dataclasses import dataclass
 
 from app.db import StorageUnavailable
 from app.telemetry.events import MeasurementInserted
-from app.telemetry.flusher import Flusher
-from app.telemetry.outbox import Outbox, Publisher
-from app.telemetry.rollups import FLUSH_INTERVAL
-from app.telemetry.storage import MeasurementStore, WriteOutcome, WriteRequest
-from app.telemetry.wal import SyncFailed
+from app.telemetry.writing.announcer import Outbox, Publisher
+from app.telemetry.writing.fsync_thread import Flusher
+from app.telemetry.writing.rollups import FLUSH_INTERVAL
+from app.telemetry.writing.transaction import MeasurementStore, WriteOutcome, WriteRequest
+from app.telemetry.writing.wal import SyncFailed
 
 logger = logging.getLogger(__name__)
 

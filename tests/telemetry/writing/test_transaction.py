@@ -9,12 +9,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from app.db import create_db_engine, create_session_factory
-from app.telemetry.devices import DeviceRef, Devices
+from app.db import create_db_engine
+from app.telemetry.devices import DeviceRef
 from app.telemetry.models import Device
 from app.telemetry.readings import Reading
-from app.telemetry.storage import MeasurementStore, QuantityLimitExceeded, WriteRequest
-from tests.conftest import FakeClock, make_settings
+from app.telemetry.writing.transaction import MeasurementStore, QuantityLimitExceeded, WriteRequest
+from tests.factories import make_settings, register
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
@@ -31,19 +31,6 @@ def store(engine: Engine) -> Iterator[MeasurementStore]:
     store = MeasurementStore(engine, max_quantities_per_device=4)
     yield store
     store.close()
-
-
-def register(engine: Engine, *names: str) -> list[DeviceRef]:
-    devices = Devices(create_session_factory(engine), FakeClock())
-    refs = []
-    for name in names:
-        devices.add(name)
-        with engine.connect() as conn:
-            device_id = conn.execute(
-                sa.text("SELECT id FROM devices WHERE name = :n"), {"n": name}
-            ).scalar_one()
-        refs.append(DeviceRef(device_id, name))
-    return refs
 
 
 def request(device: DeviceRef, *readings: tuple[int, dict[str, float]]) -> WriteRequest:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from app.db import StorageUnavailable
-from app.telemetry.wal import CHECKPOINT_INTERVAL, WalFile
+from app.telemetry.writing.wal import CHECKPOINT_INTERVAL, WalFile
 
 logger = logging.getLogger(__name__)
 

@@ -12,14 +12,13 @@ from sqlalchemy import Engine
 
 from app.bus import InProcessBus
 from app.db import create_db_engine
-from app.telemetry import rollups
 from app.telemetry.devices import DeviceRef
 from app.telemetry.measurements import Measurements
 from app.telemetry.models import RollupHour, RollupMinute, RollupPending
 from app.telemetry.readings import Reading
-from app.telemetry.storage import MeasurementStore, WriteRequest
-from tests.conftest import make_settings
-from tests.telemetry.test_storage import register
+from app.telemetry.writing import rollups
+from app.telemetry.writing.transaction import MeasurementStore, WriteRequest
+from tests.factories import make_settings, register
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 

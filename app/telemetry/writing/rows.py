@@ -25,7 +25,7 @@ from app.telemetry.events import MeasurementInserted
 from app.telemetry.readings import Reading
 
 if TYPE_CHECKING:  # storage.py imports this module
-    from app.telemetry.storage import WriteOutcome, WriteRequest
+    from app.telemetry.writing.transaction import WriteOutcome, WriteRequest
 
 # Rows per INSERT statement: under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
 CHUNK_ROWS = 1000
