@@ -32,8 +32,8 @@ def _migrate(settings: Settings) -> None:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Migrate, then run uvicorn with the app factory."""
-    import uvicorn
+    """Migrate, then serve until SIGTERM or SIGINT."""
+    from app import serving  # uvicorn and the whole app: only for this command
 
     _migrate(settings)
     host = args.host or settings.host
@@ -41,20 +41,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     logger.info(
         "serving on http://%s:%d (database %s)", host, port, _display_url(settings.database_url)
     )
-    uvicorn.run(
-        "app.main:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        reload=args.reload,
-        log_config=None,
-        log_level=settings.log_level,
-        access_log=args.access_log,
-        # Client addresses behind proxies are resolved by the app from
-        # TELEMETRY_TRUSTED_PROXIES; uvicorn must not rewrite them first.
-        proxy_headers=False,
-        timeout_graceful_shutdown=5,
-    )
+    run = serving.serve_reloading if args.reload else serving.serve
+    run(settings, host=host, port=port, access_log=args.access_log)
     return 0
 
 

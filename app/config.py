@@ -136,6 +136,10 @@ class Settings(BaseModel):
         ge=1024,
         description="Most bytes of recent updates kept for replays (the oldest go first).",
     )
+    sse_direct_write: bool = Field(
+        default=True,
+        description="Write live updates straight to uvicorn's sockets (0: through ASGI `send`).",
+    )
     sse_streams_per_client: int = Field(
         default=20, ge=1, description="Live streams one client address may hold open."
     )

@@ -32,9 +32,10 @@ from app.telemetry.measurements import Measurements
 from app.telemetry.retention import Retention, RetentionPolicy
 from app.web import devices, event_stream, health, history, ingest, pages
 from app.web.deps import BEARER_SCHEME, Services
+from app.web.direct_write import DirectWrite
 from app.web.errors import install_error_handlers
-from app.web.event_stream import server_is_stopping
 from app.web.ratelimit import RateLimiter
+from app.web.sse_encoding import encode_event
 from app.web.templating import Templates
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
         ),
         hub=LiveHub(
             templates,
+            encode_event,
             clock,
             refresh_interval=settings.refresh_interval,
             replay_frames=settings.sse_replay_frames,
@@ -101,6 +103,7 @@ def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
         templates=templates,
         rate_limiter=RateLimiter(settings),
         clock=clock,
+        direct_write=DirectWrite(settings.sse_direct_write),
     )
 
 
@@ -115,9 +118,7 @@ async def _start_live(services: Services) -> int:
         logger.warning("the dashboard starts empty: %s", exc.reason)
         views = []
     services.hub.load(views)
-    await services.hub.start(
-        services.measurements.subscribe(maxsize=100_000), stopping=server_is_stopping
-    )
+    await services.hub.start(services.measurements.subscribe(maxsize=100_000))
     return max((view.id for view in views), default=0)
 
 
@@ -172,14 +173,20 @@ class TelemetryApp(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         return event_stream.EventStreams(super().build_middleware_stack())
 
+    def end_streams_threadsafe(self) -> None:
+        """End every live stream and open no more: the server is stopping (any thread)."""
+        services: Services = self.state.services
+        services.hub.end_streams_threadsafe()
 
-def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
+
+def create_app(settings: Settings, *, clock: Clock = utc_now) -> TelemetryApp:
     """A complete server for `settings`; build as many as you like (tests do)."""
     services = build_services(settings, clock)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await _warn_if_schema_is_behind(services)
+        services.direct_write.warn_if_off()
         await services.measurements.start()
         known = await _start_live(services)
         loop = asyncio.get_running_loop()
@@ -248,6 +255,6 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     return app
 
 
-def create_app_from_env() -> FastAPI:
+def create_app_from_env() -> TelemetryApp:
     """The app for `uvicorn --factory app.main:create_app_from_env`, configured by TELEMETRY_*."""
     return create_app(Settings.from_environ(os.environ))

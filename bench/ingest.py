@@ -72,6 +72,7 @@ def uvicorn_server(target: list[str], env: dict[str, str], health: str) -> Itera
     command = [
         sys.executable, "-m", "uvicorn", *target, "--port", str(port),
         "--log-level", "warning", "--no-access-log", "--no-proxy-headers",
+        "--timeout-graceful-shutdown", "5",
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"

@@ -18,6 +18,7 @@ from app.live.hub import LiveHub
 from app.telemetry.devices import DeviceRef, Devices
 from app.telemetry.events import MeasurementInserted
 from app.telemetry.tokens import hash_token
+from app.web.sse_encoding import encode_event
 from app.web.templating import Templates
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -85,6 +86,7 @@ def make_hub(clock: FakeClock, **overrides: float) -> LiveHub:
     } | overrides
     return LiveHub(
         Templates(),
+        encode_event,
         clock,
         refresh_interval=options["refresh_interval"],
         ping_seconds=options["ping_seconds"],

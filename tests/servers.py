@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import socket
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,11 +10,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-import uvicorn
-from fastapi import FastAPI
-
 from app.config import Settings
-from app.main import create_app
+from app.main import TelemetryApp, create_app
+from app.serving import TelemetryServer, build_server
 
 
 @dataclass
@@ -22,8 +20,8 @@ class LiveServer:
     """A running server: its base URL and the app it serves."""
 
     url: str
-    app: FastAPI
-    server: uvicorn.Server
+    app: TelemetryApp
+    server: TelemetryServer
 
 
 @contextmanager
@@ -32,14 +30,8 @@ def run_live_server(
 ) -> Iterator[LiveServer]:
     """Serve a new app for `settings` on 127.0.0.1 (on `port`, or any) until the block ends."""
     app = create_app(settings, clock=clock) if clock else create_app(settings)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    server, sock = build_server(app, settings, host="127.0.0.1", port=port, log_level="warning")
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", proxy_headers=False, timeout_graceful_shutdown=3
-    )
-    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -50,9 +42,8 @@ def run_live_server(
     try:
         yield LiveServer(url=f"http://127.0.0.1:{port}", app=app, server=server)
     finally:
-        # What sse-starlette does on SIGTERM (no signal reaches a server in a thread):
-        # end the live streams so the server can stop at once.
-        app.state.services.hub.end_streams_threadsafe()
-        server.should_exit = True
+        # What SIGTERM does (no signal reaches a server in a thread): the exit handler
+        # ends the live streams, then the server stops.
+        server.handle_exit(signal.SIGTERM, None)
         thread.join(timeout=15)
         sock.close()

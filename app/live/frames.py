@@ -1,6 +1,7 @@
 """Server-sent event frames, and the log of recent ones a reconnecting viewer can replay.
 
-Frames are encoded once, to bytes, and the same bytes go to every viewer. The frames a
+Frames are encoded once, to bytes, and the same bytes go to every viewer (the encoder
+is given: the web layer's, built on sse-starlette's ServerSentEvent). The frames a
 topic gets in one tick are kept together as one entry of the log, so a log of N entries
 covers N ticks whatever the number of devices; it is bounded by entries and by bytes
 (one overview tick of a large fleet can carry hundreds of tiles). Event ids are
@@ -13,16 +14,11 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-
-def encode(event: str, data: str, event_id: str | None = None) -> bytes:
-    """One SSE frame; multi-line data becomes several data: lines."""
-    lines = [f"id: {event_id}"] if event_id else []
-    lines.append(f"event: {event}")
-    lines.extend(f"data: {line}" for line in data.splitlines() or [""])
-    return ("\n".join(lines) + "\n\n").encode()
+# One server-sent event as bytes: (event name, data, id or None).
+FrameEncoder = Callable[[str, str, str | None], bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +33,8 @@ class Entry:
 class FrameLog:
     """Numbers frames and keeps the last `size` ticks' worth of each topic for replay."""
 
-    def __init__(self, size: int, max_bytes: int) -> None:
+    def __init__(self, encode: FrameEncoder, size: int, max_bytes: int) -> None:
+        self._encode = encode
         self.run = secrets.token_hex(4)
         self._sequence = 0
         self._size = size
@@ -57,7 +54,7 @@ class FrameLog:
         parts = []
         for event, data in frames:
             self._sequence += 1
-            parts.append(encode(event, data, f"{self.run}-{self._sequence}"))
+            parts.append(self._encode(event, data, f"{self.run}-{self._sequence}"))
         blob = b"".join(parts)
         if parts:
             self._recent.append(Entry(self._sequence, topic, blob))

@@ -13,11 +13,15 @@ Whatever the rate of readings, a device costs at most one render per interval, a
 number of viewers only changes how many times the same bytes are queued. A tile nobody
 watches (no overview stream, no stream of its page, none for the last LINGER: see
 streams.py) is not rendered at all: it is marked stale and rendered when a stream or a
-page next asks for it. A topic keeps being rendered for LINGER after its last stream
-ends, so that a browser reconnecting after a blip can still be replayed what it missed;
-after that its replay log holds a gap, and a reconnecting stream gets a snapshot. A new
-stream starts with a snapshot of what its page shows (the cached tiles, not a re-render), or
-with the frames it missed when it sends a Last-Event-ID the replay log still covers.
+page next asks for it (tiles.py). A topic keeps being rendered for LINGER after its
+last stream ends, so that a browser reconnecting after a blip can still be replayed
+what it missed; after that its replay log holds a gap, and a reconnecting stream gets a
+snapshot. A new stream starts with a snapshot of what its page shows (the cached tiles,
+not a re-render), or with the frames it missed when it sends a Last-Event-ID the replay
+log still covers.
+
+Shutdown: whoever runs the server calls `end_streams` (app/serving.py does it from its
+signal handler): every stream ends at once and no new one opens.
 """
 
 from __future__ import annotations
@@ -27,43 +31,26 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
-from typing import Protocol
-
-import anyio
+from collections.abc import Iterable
 
 from app.bus import Subscription
-from app.live.frames import FrameLog, encode
+from app.live.frames import FrameEncoder, FrameLog
+from app.live.points import PointSpans, points_json
 from app.live.state import DeviceView
 from app.live.streams import HubStats, Streams
+from app.live.tiles import OVERVIEW, Renderer, Tiles, device_topic
 from app.live.viewers import Viewer
 from app.telemetry.clock import Clock
 from app.telemetry.events import MeasurementInserted
 
+__all__ = ["OVERVIEW", "LiveHub", "Renderer", "ServerClosing", "device_topic"]
+
 logger = logging.getLogger(__name__)
 
-OVERVIEW = "overview"
-SHUTDOWN_POLL = 0.25  # seconds between looks at the server's shutdown flag
-STALL_CHECK = 1.0  # seconds between looks for streams stuck in a write
+STALL_CHECK = 1.0  # seconds between looks for streams whose client takes nothing
 # Pings go out this much before their interval is up, so that a proxy that closes
 # streams idle for TELEMETRY_SSE_PING_SECONDS never sees that much silence.
 PING_EARLY = 0.2
-
-
-def device_topic(device_id: int) -> str:
-    """The topic of a device's own page."""
-    return f"device:{device_id}"
-
-
-class Renderer(Protocol):
-    """Turns views into HTML fragments (implemented by the web layer's templates)."""
-
-    def tile(self, view: DeviceView, now: datetime) -> str:
-        """One device's tile."""
-
-    def grid(self, views: Iterable[DeviceView], tiles: Mapping[int, str]) -> str:
-        """Every tile, in order, from the already rendered ones."""
 
 
 class ServerClosing(Exception):
@@ -76,6 +63,7 @@ class LiveHub:
     def __init__(
         self,
         renderer: Renderer,
+        encode: FrameEncoder,
         clock: Clock,
         *,
         refresh_interval: float,
@@ -86,28 +74,23 @@ class LiveHub:
         streams_per_client: int,
         send_timeout: float,
     ) -> None:
-        self._renderer = renderer
         self._clock = clock
         self._interval = refresh_interval
         self._queue_frames = queue_frames
         self._ping_seconds = ping_seconds
-        self._send_timeout = send_timeout
+        self.send_timeout = send_timeout
         self.stats = HubStats()
         self.streams = Streams(clock, self.stats, streams_per_client=streams_per_client)
-        self.log = FrameLog(replay_frames, replay_bytes)
+        self.log = FrameLog(encode, replay_frames, replay_bytes)
         self.views: dict[int, DeviceView] = {}
         self._by_name: dict[str, int] = {}
-        self._tiles: dict[int, str] = {}
-        self._stale: set[int] = set()  # devices whose tile in _tiles is out of date
-        self._snapshots: dict[str, bytes] = {}
+        self._tiles = Tiles(renderer, encode, self.views, self.stats)
         self._dirty: set[int] = set()
         self._grid_dirty = False
-        # device id -> quantity -> [first ms, last ms, min, max, sum, count] since the tick
-        self._points: dict[int, dict[str, list[float]]] = {}
+        self._points = PointSpans()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._tick_started = 0.0
-        self.shutdown: anyio.Event | None = None  # set when the server stops
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle --------------------------------------------------------------------
@@ -118,45 +101,32 @@ class LiveHub:
         for view in views:
             view.status = view.status_at(now)
             self._add_view(view)
-        self._stale.update(self.views)  # rendered when the first stream or page asks
+        self._tiles.mark_stale(self.views)  # rendered when the first stream or page asks
         self._grid_dirty = False  # streams opened from now on start from this state
 
-    async def start(
-        self, events: Subscription[MeasurementInserted], stopping: Callable[[], bool]
-    ) -> None:
-        """Follow `events`, tick every refresh interval, end every stream once `stopping()`.
-
-        `stopping` is polled: the server's own signal handling sets it (see events.py).
-        """
+    async def start(self, events: Subscription[MeasurementInserted]) -> None:
+        """Follow `events`, tick every refresh interval, keep the streams alive."""
         self._loop = loop = asyncio.get_running_loop()
-        self.shutdown = shutdown = anyio.Event()
         self._tasks = [
             loop.create_task(self._consume(events), name="live-consume"),
             loop.create_task(self._tick_forever(), name="live-tick"),
             loop.create_task(self._keep_alive_forever(), name="live-keepalive"),
-            loop.create_task(self._end_streams_on(shutdown), name="live-shutdown"),
-            loop.create_task(self._watch_for_shutdown(stopping, shutdown), name="live-stop"),
         ]
 
-    async def _watch_for_shutdown(
-        self, stopping: Callable[[], bool], shutdown: anyio.Event
-    ) -> None:
-        # The flag belongs to the server's signal handler, which offers nothing to await.
-        while not stopping():  # noqa: ASYNC110
-            await asyncio.sleep(SHUTDOWN_POLL)
-        shutdown.set()
+    def end_streams(self) -> None:
+        """End every stream and open no more, as the server starts shutting down.
 
-    def end_streams_threadsafe(self) -> None:
-        """From any thread: end every stream and open no more (as on server shutdown)."""
-        if self._loop is not None and self.shutdown is not None:
-            self._loop.call_soon_threadsafe(self.shutdown.set)
-
-    async def _end_streams_on(self, shutdown: anyio.Event) -> None:
-        # Ending every stream when the server starts shutting down lets each response
-        # finish cleanly instead of being cut off, and the server stop at once.
-        await shutdown.wait()
+        Each response then finishes cleanly instead of being cut off, and the server
+        can stop at once; the browsers reconnect to the next server.
+        """
         self._closing = True
         self.streams.close_all()
+
+    def end_streams_threadsafe(self) -> None:
+        """`end_streams` from any thread, or from a signal handler."""
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self._loop.call_soon_threadsafe(self.end_streams)
 
     async def stop(self) -> None:
         """Stop ticking and end every stream (their browsers reconnect to the next server)."""
@@ -166,7 +136,7 @@ class LiveHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        self.streams.close_all()
+        self.end_streams()
 
     async def _consume(self, events: Subscription[MeasurementInserted]) -> None:
         async for event in events:
@@ -189,7 +159,7 @@ class LiveHub:
         while True:
             await asyncio.sleep(max(0.0, min(STALL_CHECK, next_ping - loop.time())))
             try:
-                self.drop_stalled(loop.time() - self._send_timeout)
+                self.drop_stalled(loop.time())
                 if loop.time() >= next_ping:
                     self.ping()
                     next_ping = loop.time() + interval
@@ -207,17 +177,7 @@ class LiveHub:
         view.apply(event, self._clock())
         self._dirty.add(view.id)
         if self.streams.watched(device_topic(view.id)):
-            points = self._points.setdefault(view.id, {})
-            at = event.measured_at.timestamp() * 1000
-            for name, value in event.values.items():
-                span = points.get(name)
-                if span is None:
-                    points[name] = [at, at, value, value, value, 1]
-                else:
-                    span[0], span[1] = min(span[0], at), max(span[1], at)
-                    span[2], span[3] = min(span[2], value), max(span[3], value)
-                    span[4] += value
-                    span[5] += 1
+            self._points.add(event)
 
     def add_devices(self, devices: Iterable[tuple[int, str]]) -> None:
         """Show devices registered since the start that have not posted yet (by id, name)."""
@@ -237,10 +197,9 @@ class LiveHub:
                 view.status = status
                 self._dirty.add(view.id)
         dirty, self._dirty = sorted(self._dirty), set()
-        points, self._points = self._points, {}
+        points = self._points.take()
         if dirty or self._grid_dirty:
-            self._snapshots.clear()
-        self._stale.update(dirty)
+            self._tiles.mark_stale(dirty)
         for topic in self.streams.end_lingering(now):
             # From now on its frames are neither rendered nor kept: whoever comes back
             # needs a snapshot, not a replay with holes in it.
@@ -248,22 +207,21 @@ class LiveHub:
         watching = self.streams.watched
         overview_watched = watching(OVERVIEW)
         watched = [d for d in dirty if overview_watched or watching(device_topic(d))]
-        for device_id in watched:  # each changed tile rendered once, for everyone
-            self._render(self.views[device_id], now)
+        tiles = {d: self._tiles.render(d, now) for d in watched}  # once, for everyone
         if overview_watched:
             if self._grid_dirty:  # a device appeared: the grid itself changes
-                overview = [("grid", self._grid())]
+                overview = [("grid", self._tiles.grid(self._clock))]
             else:
-                overview = [(f"tile-{d}", self._tiles[d]) for d in dirty]
+                overview = [(f"tile-{d}", tiles[d]) for d in dirty]
             self._send(OVERVIEW, overview)
-        self._grid_dirty = False  # unwatched, its log holds a gap (see _end_lingering)
+        self._grid_dirty = False  # unwatched, its log holds a gap (see end_lingering)
         for device_id in watched:
             topic = device_topic(device_id)
             if not watching(topic):
                 continue
-            frames = [(f"tile-{device_id}", self._tiles[device_id])]
+            frames = [(f"tile-{device_id}", tiles[device_id])]
             if device_id in points:
-                frames.append(("points", _points_json(points[device_id])))
+                frames.append(("points", points_json(points[device_id])))
             self._send(topic, frames)
 
     # -- streams --------------------------------------------------------------------------
@@ -274,11 +232,11 @@ class LiveHub:
 
     def grid_html(self) -> str:
         """The overview's grid as it stands (what a new page starts from)."""
-        return self._grid()
+        return self._tiles.grid(self._clock)
 
     def tile_html(self, device_id: int) -> str:
         """A device's current tile."""
-        return self._tile(device_id)
+        return self._tiles.tile(device_id, self._clock)
 
     def quantities(self, device_id: int) -> list[str]:
         """The quantities a device has shown, in name order."""
@@ -297,13 +255,15 @@ class LiveHub:
         missed = self.log.since(topic, last_event_id) if self.streams.watched(topic) else None
         if missed is not None and len(missed) >= self._queue_frames:
             missed = None
-        for data in missed if missed is not None else self._snapshot(topic):
+        if missed is None:
+            missed = [self._tiles.snapshot(topic, self.log.last_id, self._clock)]
+        for data in missed:
             viewer.push(data)
         self.streams.add(viewer)
         return viewer
 
     def close(self, viewer: Viewer) -> None:
-        """Forget a stream that ended."""
+        """Forget a stream whose response has ended."""
         viewer.close()
         self.streams.remove(viewer)
 
@@ -311,9 +271,9 @@ class LiveHub:
         """A comment to every stream, so that idle proxies keep them open."""
         self.streams.ping()
 
-    def drop_stalled(self, deadline: float) -> int:
-        """End every stream whose current write began before `deadline` (loop time)."""
-        return self.streams.drop_stalled(deadline)
+    def drop_stalled(self, now: float) -> int:
+        """End every stream whose client took nothing for the send timeout (loop time)."""
+        return self.streams.drop_stalled(now, self.send_timeout)
 
     def viewer_count(self) -> int:
         """Open streams."""
@@ -330,41 +290,6 @@ class LiveHub:
         self._by_name[view.name] = view.id
         self._grid_dirty = True
 
-    def _render(self, view: DeviceView, now: datetime) -> str:
-        self.stats.renders += 1
-        self._stale.discard(view.id)
-        html = self._tiles[view.id] = self._renderer.tile(view, now)
-        return html
-
-    def _tile(self, device_id: int) -> str:
-        """The device's tile, rendered now if it changed while nobody watched."""
-        html = self._tiles.get(device_id)
-        if html is None or device_id in self._stale:
-            html = self._render(self.views[device_id], self._clock())
-        return html
-
-    def _grid(self) -> str:
-        ordered = sorted(self.views.values(), key=lambda v: v.name)
-        return self._renderer.grid(ordered, {view.id: self._tile(view.id) for view in ordered})
-
-    def _snapshot(self, topic: str) -> list[bytes]:
-        # Built once per topic per change and shared: a thousand tabs opening at once
-        # cost one grid, not a thousand.
-        cached = self._snapshots.get(topic)
-        if cached is not None:
-            return [cached]
-        last = self.log.last_id
-        if topic == OVERVIEW:
-            snapshot = encode("grid", self._grid(), last)
-        else:
-            device_id = int(topic.removeprefix("device:"))
-            tile = self._tile(device_id) if device_id in self.views else None
-            snapshot = (
-                encode(f"tile-{device_id}", tile, last) if tile is not None else b""
-            ) + encode("resync", "{}", last)
-        self._snapshots[topic] = snapshot
-        return [snapshot]
-
     def _send(self, topic: str, frames: list[tuple[str, str]]) -> None:
         if not frames:
             return
@@ -373,11 +298,3 @@ class LiveHub:
         # latency probes (bench/sse.py) measure from it.
         blob = b": tick %d\n" % (self._tick_started * 1000) + self.log.append(topic, frames)
         self.streams.send(topic, blob)
-
-
-def _points_json(points: Mapping[str, list[float]]) -> str:
-    parts = [
-        f'"{name}":[{span[0]:.0f},{span[1]:.0f},{span[2]!r},{span[3]!r},{span[4]!r},{int(span[5])}]'
-        for name, span in sorted(points.items())
-    ]
-    return "{" + ",".join(parts) + "}"

@@ -4,10 +4,15 @@ A topic is watched while a stream is open on it, and for LINGER after its last s
 ended, so that a browser reconnecting after a network blip can still be replayed what
 it missed; the hub renders only the topics watched. Every stream is pinged, timed out
 and ended from here, in one pass for all of them.
+
+A stream stays registered until its response has ended (LiveHub.close), not merely
+until it is closed: a closed stream may still be sending its last bytes, and the send
+timeout must go on applying to them.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,9 +20,14 @@ from datetime import datetime, timedelta
 from app.live.viewers import Viewer, http_chunk
 from app.telemetry.clock import Clock
 
+logger = logging.getLogger(__name__)
+
 LINGER = timedelta(seconds=30)  # a topic stays watched this long after its last stream
 PING = b": ping\n\n"
 PING_CHUNK = http_chunk(PING)
+# Ends logged one by one in a pass; beyond this (a network partition dropping
+# thousands of clients at once) one line sums up the rest.
+ENDS_LOGGED_PER_PASS = 10
 
 
 class TooManyStreams(Exception):
@@ -86,33 +96,38 @@ class Streams:
     def send(self, topic: str, blob: bytes) -> None:
         """The same bytes to every stream of `topic`; one that is too far behind ends."""
         chunk = http_chunk(blob)  # framed once for all the wired streams
-        for viewer in list(self._topics.get(topic, ())):
-            if not viewer.push(blob, chunk):
-                self._drop(viewer)
+        behind = [v for v in self._topics.get(topic, ()) if not v.push(blob, chunk)]
+        self._report(behind)
 
     def ping(self) -> None:
         """A comment to every stream, so that idle proxies keep them open."""
-        for viewers in list(self._topics.values()):
-            for viewer in list(viewers):
-                if not viewer.push(PING, PING_CHUNK):
-                    self._drop(viewer)
-
-    def drop_stalled(self, deadline: float) -> int:
-        """End every stream whose current write began before `deadline` (loop time).
-
-        One pass for all streams, instead of a timer around every write of every stream:
-        at thousands of viewers that timer was a tenth of the cost of a delivery.
-        """
-        stalled = [
+        behind = [
             viewer
             for viewers in self._topics.values()
             for viewer in viewers
-            if viewer.write_waiting() and viewer.sending_since < deadline
+            if not viewer.push(PING, PING_CHUNK)
         ]
+        self._report(behind)
+
+    def drop_stalled(self, now: float, timeout: float) -> int:
+        """End every stream whose client has taken nothing of a write for `timeout` s.
+
+        One pass for all streams, instead of a timer around every write of every stream:
+        at thousands of viewers that timer was a tenth of the cost of a delivery. A
+        stream ended before (closed, still sending its last bytes) is looked at too.
+        """
+        deadline = now - timeout
+        stalled = []
+        for viewers in self._topics.values():
+            for viewer in viewers:
+                if viewer.stalled:
+                    continue  # cut already; it leaves when its response ends
+                since = viewer.waiting_since(now)
+                if since and since < deadline:
+                    stalled.append(viewer)
         for viewer in stalled:
-            self._stats.viewers_dropped += 1
             viewer.stall()
-            self.remove(viewer)
+        self._report(stalled, timeout)
         return len(stalled)
 
     def close_all(self) -> None:
@@ -129,8 +144,29 @@ class Streams:
         """Open streams written straight to their sockets (see viewers.py)."""
         return sum(viewer.wired for viewers in self._topics.values() for viewer in viewers)
 
-    def _drop(self, viewer: Viewer) -> None:
-        if viewer.overflowed:
+    def _report(self, ended: list[Viewer], timeout: float = 0.0) -> None:
+        """Count and log, once each, the streams the hub ended (not those that left)."""
+        logged = 0
+        for viewer in ended:
+            if viewer.reported or not (viewer.overflowed or viewer.stalled):
+                continue
+            viewer.reported = True
             self._stats.viewers_dropped += 1
-        viewer.close()
-        self.remove(viewer)
+            logged += 1
+            if logged > ENDS_LOGGED_PER_PASS:
+                continue
+            if viewer.overflowed:
+                why = "it fell too far behind"
+            else:
+                why = f"it accepted nothing for {timeout:g} s (TELEMETRY_SSE_SEND_TIMEOUT)"
+            logger.info(
+                "ended the live stream of %s on %s: %s; it gets a snapshot when it reconnects",
+                viewer.client,
+                viewer.topic,
+                why,
+            )
+        if logged > ENDS_LOGGED_PER_PASS:
+            logger.info(
+                "ended %d more live streams that stopped reading",
+                logged - ENDS_LOGGED_PER_PASS,
+            )

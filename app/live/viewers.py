@@ -1,16 +1,23 @@
 """A live viewer: one open event stream, its topic and a small bounded buffer.
 
 Kept as small as it can be (a list, a future only while waiting, a few fields) because
-a server holds thousands of them. A viewer that falls `limit` frames behind is dropped
+a server holds thousands of them. A viewer that falls `limit` frames behind is ended
 rather than buffered: its browser reconnects and gets a snapshot, which is always
 correct, and nobody else waits for it.
 
-Once its first frames are out, a viewer may be wired to its connection's transport (see
-web/events.py): from then on `push` writes the frame, framed as an HTTP chunk, straight
-to the socket, instead of waking the stream's coroutine to pass it through the ASGI
-server's `send`. At 10,000 viewers that turn through the event loop was most of the
-cost of a delivery (docs/benchmarks.md). The transport's own buffer then bounds what a
-slow client may hold, and the stream's coroutine only waits for the end.
+Once its first frames are out, a viewer may be wired to its connection (see
+app/web/direct_write.py): from then on `push` writes the frame, framed as an HTTP chunk,
+straight to the socket, instead of waking the stream's coroutine to pass it through the
+ASGI server's `send`. At 10,000 viewers that turn through the event loop was most of the
+cost of a delivery (docs/benchmarks.md). The stream's coroutine then only waits for the
+end.
+
+When does a client count as not reading? When the bytes written to it stay
+unacknowledged, without any progress, for the send timeout: a wired viewer asks its wire
+how many bytes the client has not acknowledged (the transport's buffer plus the kernel's
+send queue), since the kernel grows a socket's send buffer to megabytes and the
+transport alone would not see a frozen tab for minutes; a viewer that is not wired counts
+the time its current `send` has been waiting.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ WIRE_BACKLOG = 256 * 1024
 
 @runtime_checkable
 class Wire(Protocol):
-    """The part of an asyncio transport a wired viewer uses."""
+    """A connection a wired viewer writes to (an asyncio transport and its socket)."""
 
     def write(self, data: bytes) -> None: ...
 
@@ -37,6 +44,9 @@ class Wire(Protocol):
     def is_closing(self) -> bool: ...
 
     def abort(self) -> None: ...
+
+    def unacknowledged(self) -> int:
+        """Bytes written that the client has not acknowledged (buffered or in flight)."""
 
 
 def http_chunk(data: bytes) -> bytes:
@@ -48,18 +58,21 @@ class Viewer:
     """The frames waiting for one stream."""
 
     __slots__ = (
+        "_abort",
+        "_acked",
         "_backlog",
         "_frames",
         "_limit",
         "_offer",
         "_waiter",
         "_wire",
+        "_written",
         "client",
         "closed",
         "overflowed",
+        "reported",
         "sending_since",
         "stalled",
-        "task",
         "topic",
     )
 
@@ -68,35 +81,41 @@ class Viewer:
         self.client = client
         self.closed = False
         self.overflowed = False
-        # Set while a write is under way (event-loop time), so that the hub can end
-        # streams whose client stopped reading (see LiveHub.drop_stalled): by the stream
-        # around each `send`, or, once wired, while the transport holds unsent bytes.
-        self.sending_since = 0.0
         self.stalled = False
-        self.task: asyncio.Task[object] | None = None
+        self.reported = False  # its end has been counted and logged
+        # Loop time since which a write has waited without the client taking anything:
+        # set by the stream around each `send`, or, once wired, by `waiting_since`.
+        self.sending_since = 0.0
         self._frames: list[bytes] = []
         self._limit = limit
         self._waiter: asyncio.Future[None] | None = None
         self._offer: Callable[[], Wire | None] | None = None
+        self._abort: Callable[[], None] | None = None
         self._wire: Wire | None = None
         self._backlog = 0  # bytes the transport held after the last write
+        self._written = 0  # bytes written to the wire
+        self._acked = 0  # of those, how many the client had acknowledged at the last look
 
     @property
     def wired(self) -> bool:
         """True once frames go straight to the transport."""
         return self._wire is not None
 
-    def offer_wire(self, wire: Callable[[], Wire | None]) -> None:
-        """Write to the transport `wire()` gives once the queued frames are sent.
+    def offer_wire(
+        self, wire: Callable[[], Wire | None], abort: Callable[[], None] | None = None
+    ) -> None:
+        """Write to the connection `wire()` gives once the queued frames are sent.
 
         Called when the stream starts; `wire` is asked when the queue first runs empty
         (the response has started by then) and may answer None: the stream then goes on
-        through `send`.
+        through `send`. `abort`, if given, cuts the connection of a stream that stopped
+        reading before it was wired.
         """
         self._offer = wire
+        self._abort = abort
 
     def push(self, data: bytes, chunk: bytes | None = None) -> bool:
-        """Queue bytes for the stream; False (and the viewer closes) if it is too far behind.
+        """Queue bytes for the stream; False if it is closed (now, being too far behind).
 
         `chunk` is `data` framed by http_chunk, when the caller sends the same bytes to
         many viewers and frames them once.
@@ -138,19 +157,36 @@ class Viewer:
         return self._frames.pop(0)
 
     def stall(self) -> None:
-        """End a stream whose client stopped reading: its pending write is cancelled."""
+        """End a stream whose client stopped reading; its connection is cut if it can be.
+
+        Without a way to cut it (a server whose connections a viewer cannot reach), the
+        stream's pending `send` ends when the connection does; the kernel's user timeout
+        (app/serving.py) bounds that.
+        """
         self.stalled = True
         self.close()
-        if self._wire is not None:
-            self._wire.abort()  # the unsent bytes go; the server sees the connection end
-        elif self.task is not None:
-            self.task.cancel()
+        abort = self._wire.abort if self._wire is not None else self._abort
+        if abort is not None:
+            abort()  # the unsent bytes go; the server sees the connection end
 
-    def write_waiting(self) -> bool:
-        """True while a write is under way; a wired viewer's clears once its buffer drains."""
-        if self._wire is not None and self._wire.get_write_buffer_size() == 0:
+    def waiting_since(self, now: float) -> float:
+        """Loop time since which the client has taken nothing of a pending write (0: none).
+
+        A wired viewer looks at its wire, `now` being the time of the look: any bytes the
+        client acknowledged since the previous look count as progress.
+        """
+        wire = self._wire
+        if wire is None:
+            return self.sending_since
+        pending = wire.unacknowledged()
+        if not pending:
             self.sending_since = 0.0
-        return self.sending_since > 0.0
+            return 0.0
+        acked = self._written - pending
+        if acked > self._acked or not self.sending_since:
+            self._acked = acked
+            self.sending_since = now
+        return self.sending_since
 
     def pending(self) -> int:
         """Frames waiting to be sent."""
@@ -169,11 +205,8 @@ class Viewer:
             self.stall()
             return False
         wire.write(chunk)
-        self._backlog = backlog = wire.get_write_buffer_size()
-        if backlog and not self.sending_since:
-            self.sending_since = asyncio.get_running_loop().time()
-        elif not backlog:
-            self.sending_since = 0.0
+        self._written += len(chunk)
+        self._backlog = wire.get_write_buffer_size()
         return True
 
     def _wake(self) -> None:

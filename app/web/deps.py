@@ -19,6 +19,7 @@ from app.telemetry.measurements import Measurements
 from app.telemetry.retention import Retention
 from app.telemetry.tokens import hash_token, looks_like_token
 from app.web.client_address import client_address
+from app.web.direct_write import DirectWrite
 from app.web.errors import NotAuthenticated, RateLimited
 from app.web.ratelimit import RateLimiter, remember_headers
 from app.web.templating import Templates
@@ -47,6 +48,7 @@ class Services:
     templates: Templates
     rate_limiter: RateLimiter
     clock: Clock
+    direct_write: DirectWrite
     counters: IngestCounters = field(default_factory=IngestCounters)
 
 

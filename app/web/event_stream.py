@@ -2,87 +2,119 @@
 
 The stream's first frames are a `retry:` with jitter and a snapshot of what the page
 shows (or, with a Last-Event-ID the hub can still replay, only what was missed); then
-whatever the hub queues for its topic. Keep-alive comments come from the hub, for all
-streams at once, and so does the end of every stream on shutdown: a stream costs
-its own coroutine and one task that waits for the client to leave, nothing more.
+whatever the hub queues for its topic. Keep-alive comments, the send timeout and the end
+of every stream on shutdown come from the hub, for all streams at once.
 
-sse-starlette's EventSourceResponse runs four tasks in an anyio task group per stream
-(sending, pinging, waiting for shutdown, waiting for disconnect): about 12 KB a stream,
-more than the rest of the stream together. HubStream keeps its headers and encoding but
-runs only the two that a hub-driven stream needs. Its send timeout is the hub's too:
-a write marks its viewer with its start time, and the hub ends the streams whose write
-has waited longer than TELEMETRY_SSE_SEND_TIMEOUT, all in one pass, rather than each
-write arming and disarming a timer of its own.
+HubStream is a plain ASGI response, shaped like Starlette's StreamingResponse (listen
+for `http.disconnect`, send the start, loop, send the end): a stream costs its own
+coroutine and one task that waits for the client to leave, nothing more. (sse-starlette's
+EventSourceResponse runs four tasks per stream, about 12 KB; its ServerSentEvent encodes
+the frames, app/web/sse_encoding.py.)
 
 The streams are answered by EventStreams, a pure ASGI middleware, before FastAPI's
-exception handling, exit stacks and routing: a stream lives for hours, and every
-layer it passes through keeps a suspended frame, a closure or an exit stack alive for
-as long, about 10 KB a stream in all (docs/benchmarks.md), and takes a turn in every
-write. The route below is the same function, and documents it.
+exception handling, exit stacks and routing: a stream lives for hours, and every layer
+it passes through keeps a suspended frame, a closure or an exit stack alive for as long,
+about 10 KB a stream in all (docs/benchmarks.md), and takes a turn in every write. The
+route below is the same function, and documents it.
 
-Once a stream's first frames are out, its viewer writes the hub's frames to the socket
-itself (app/live/viewers.py), found through uvicorn's `send` (server_transport): the
-headers, the snapshot and the end of the stream still go through `send`. That is why
-EventStreams sits outside all of the app's middleware (app/main.py, TelemetryApp).
+Once a stream's first frames are out, its viewer may write the hub's frames to the
+socket itself (app/web/direct_write.py, the one place that reads uvicorn's internals);
+the headers, the snapshot and the end of the stream always go through `send`. That is
+why EventStreams sits outside all of the app's middleware (app/main.py, TelemetryApp).
+
+How a stream ends:
+    the client leaves              http.disconnect ──> the viewer closes, the loop ends
+    the hub ends it                closed (shutdown, too far behind) ──> the end chunk
+    the client stopped reading     the hub cuts the connection (fast path), or the
+                                   kernel's user timeout does (app/serving.py): one info
+                                   line in the log (app/live/streams.py), no traceback
+    the server gives up waiting    cancelled at shutdown ──> the end chunk, if it can go
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+import logging
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from sse_starlette import EventSourceResponse
-from sse_starlette.sse import AppStatus, SendTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.live.hub import OVERVIEW, ServerClosing, device_topic
+from app.live.hub import OVERVIEW, LiveHub, ServerClosing, device_topic
 from app.live.streams import TooManyStreams
-from app.live.viewers import Viewer, Wire
+from app.live.viewers import Viewer
 from app.telemetry.devices import DeviceError, normalize_device_name
 from app.web.api_models import ErrorOut
 from app.web.client_address import client_address
 from app.web.deps import services_of
+from app.web.direct_write import DirectWrite, connection_abort
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["live"])
+
+HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-store"),
+    (b"x-accel-buffering", b"no"),  # nginx: pass each frame on at once
+]
+# How long the end of a stream may wait for its client when the server cancels it.
+FINAL_SEND_TIMEOUT = 1.0
+PARAMETER_MAX = 64
+
+
+def _invalid(name: str, message: str, kind: str = "value_error") -> JSONResponse:
+    """A 422 in the validation-list shape, as FastAPI answers a bad query parameter."""
+    detail = [{"loc": ["query", name] if name else ["query"], "msg": message, "type": kind}]
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 @router.get(
     "/events",
     summary="Live updates (Server-Sent Events)",
     response_class=Response,
+    response_model=None,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "An endless event stream."},
         404: {"model": ErrorOut, "description": "No device has that name."},
-        422: {"model": ErrorOut, "description": "Neither `topic=overview` nor `device` given."},
+        422: {
+            "description": "Neither `topic=overview` nor `device` given, or a malformed one "
+            "(over 64 characters, control characters, '/')."
+        },
         429: {"model": ErrorOut, "description": "This client holds too many streams."},
         503: {"model": ErrorOut, "description": "The server is shutting down."},
     },
 )
 async def events(
     request: Request,
-    topic: Annotated[str | None, Query(description="`overview` for every device's tile.")] = None,
-    device: Annotated[str | None, Query(description="A device's page.", max_length=64)] = None,
-) -> Response:
+    topic: Annotated[
+        str | None,
+        Query(description="`overview` for every device's tile.", pattern="^overview$"),
+    ] = None,
+    device: Annotated[
+        str | None,
+        Query(description="A device's page: its name.", min_length=1, max_length=PARAMETER_MAX),
+    ] = None,
+) -> Response | HubStream:
     """Tiles of every device (`topic=overview`), or one device's tile and new points."""
     services = services_of(request)
     hub = services.hub
     if device is not None:
         try:
-            device_id = hub.device_id(normalize_device_name(device))
-        except DeviceError:
-            device_id = None
+            name = normalize_device_name(device)
+        except DeviceError as exc:
+            return _invalid("device", str(exc))
+        device_id = hub.device_id(name)
         if device_id is None:
-            return JSONResponse({"detail": f"no device is named {device!r}"}, status_code=404)
+            return JSONResponse({"detail": f"no device is named {name!r}"}, status_code=404)
         stream_topic = device_topic(device_id)
     elif topic == OVERVIEW:
         stream_topic = OVERVIEW
+    elif topic is not None:
+        return _invalid("topic", "the only topic is `overview`; a device's page is `device=NAME`")
     else:
-        return JSONResponse(
-            {"detail": "ask for `topic=overview` or for `device=NAME`"}, status_code=422
-        )
+        return _invalid("", "ask for `topic=overview` or for `device=NAME`", "missing")
     client = client_address(
         request.client.host if request.client else None,
         request.headers.get("x-forwarded-for"),
@@ -94,62 +126,47 @@ async def events(
         return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": "10"})
     except ServerClosing as exc:
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "2"})
-
-    async def stream() -> AsyncIterator[bytes]:
-        try:
-            while (data := await viewer.next()) is not None:
-                yield data
-        finally:
-            hub.close(viewer)
-
-    async def client_left(_: Message) -> None:
-        viewer.close()  # ends the stream's loop
-
-    return HubStream(
-        viewer,
-        stream(),
-        ping=0,  # the hub pings every stream at once
-        client_close_handler_callable=client_left,
-    )
+    return HubStream(hub, viewer, services.direct_write)
 
 
-def server_is_stopping() -> bool:
-    """True once the server received SIGTERM or SIGINT.
+class HubStream:
+    """One live stream's response: the viewer's frames until it closes or its client leaves."""
 
-    sse-starlette hooks uvicorn's signal handler to set this flag; the hub polls it
-    (once for every stream), since uvicorn waits for open connections to close before
-    it tells the app it stops.
-    """
-    return AppStatus.should_exit
-
-
-class HubStream(EventSourceResponse):
-    """An event stream whose pings, send timeout and shutdown come from the hub."""
-
-    def __init__(self, viewer: Viewer, content: AsyncIterator[bytes], **options: Any) -> None:
-        super().__init__(content, **options)
+    def __init__(self, hub: LiveHub, viewer: Viewer, direct_write: DirectWrite) -> None:
+        self._hub = hub
         self._viewer = viewer
+        self._direct_write = direct_write
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         viewer = self._viewer
-        loop = asyncio.get_running_loop()
-        viewer.task = asyncio.current_task()
-        viewer.offer_wire(lambda: server_transport(send))
-        listener = loop.create_task(self._listen_for_disconnect(receive))
+        if self._direct_write.enabled:
+            direct_write = self._direct_write
+            viewer.offer_wire(lambda: direct_write.wire(send), connection_abort(send))
+        listener = asyncio.get_running_loop().create_task(self._wait_for_disconnect(receive))
+        started = False
         try:
-            await self._stream_response(send)
+            await self._send(
+                send, {"type": "http.response.start", "status": 200, "headers": HEADERS}
+            )
+            started = True
+            while (data := await viewer.next()) is not None:
+                await self._send(
+                    send, {"type": "http.response.body", "body": data, "more_body": True}
+                )
+            await self._send(send, {"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
-            if not viewer.stalled:
+            # The server stopped waiting for this stream (uvicorn's graceful-shutdown
+            # timeout): end the response properly so the browser reconnects at once.
+            if not started:
                 raise
-            # The hub cancelled a write the client did not take: end this request only.
-            current = asyncio.current_task()
-            if current is not None:
-                current.uncancel()
-            raise SendTimeoutError("the viewer accepted nothing within the send timeout") from None
+            await self._finish_cancelled(send)
+        except OSError:
+            pass  # the client left while a write was under way (servers other than uvicorn)
         finally:
             listener.cancel()
+            self._hub.close(viewer)  # only now: the send timeout watched the last write too
 
-    async def _send_with_timeout(self, send: Send, message: Message) -> None:
+    async def _send(self, send: Send, message: Message) -> None:
         viewer = self._viewer
         viewer.sending_since = asyncio.get_running_loop().time()
         try:
@@ -157,27 +174,26 @@ class HubStream(EventSourceResponse):
         finally:
             viewer.sending_since = 0.0
 
+    async def _wait_for_disconnect(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self._viewer.close()  # ends the stream's loop
 
-def server_transport(send: Send) -> Wire | None:
-    """The socket under `send`, if it is uvicorn's httptools server writing a chunked body.
-
-    Known by its attributes, since ASGI offers no way to ask: anything else (another
-    server, the h11 protocol, a middleware wrapping `send`) answers None, and the stream
-    goes on through `send`, only slower (see app/live/viewers.py).
-    """
-    cycle = getattr(send, "__self__", None)
-    if type(cycle).__module__ != "uvicorn.protocols.http.httptools_impl":
-        return None
-    transport = getattr(cycle, "transport", None)
-    # By its methods: uvloop's transports are not asyncio.WriteTransport subclasses.
-    if (
-        getattr(cycle, "chunked_encoding", None) is not True
-        or getattr(cycle, "disconnected", True)
-        or not isinstance(transport, Wire)
-        or transport.is_closing()
-    ):
-        return None
-    return transport
+    async def _finish_cancelled(self, send: Send) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        self._viewer.close()
+        try:
+            async with asyncio.timeout(FINAL_SEND_TIMEOUT):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except (TimeoutError, OSError):
+            logger.info(
+                "the live stream of %s on %s ended without its last chunk: the client "
+                "took nothing while the server shut down",
+                self._viewer.client,
+                self._viewer.topic,
+            )
 
 
 class EventStreams:

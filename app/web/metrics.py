@@ -77,6 +77,13 @@ class _ServicesCollector(Collector):
             value=self._services.hub.wired_viewer_count(),
         )
         yield GaugeMetricFamily(
+            "telemetry_live_direct_write",
+            "1 while live streams are written straight to their sockets; 0 when they go "
+            "through the ASGI server's send (TELEMETRY_SSE_DIRECT_WRITE=0, or not uvicorn "
+            "with httptools).",
+            value=int(self._services.direct_write.in_use),
+        )
+        yield GaugeMetricFamily(
             "telemetry_wal_bytes",
             "Size of SQLite's write-ahead log.",
             value=self._services.measurements.wal_bytes(),

@@ -123,11 +123,16 @@
       });
   }
 
-  // One pushed span of readings: [first ms, last ms, min, max, sum, count]. Fetches
-  // still running get it too, to fold into their answers.
-  function fold(chart, span) {
-    Object.keys(chart.inflight || {}).forEach(function (key) { chart.inflight[key].push(span); });
-    if (foldInto(chart, span)) draw(chart);
+  // Pushed spans of readings, each within one minute (so within one bucket):
+  // [first ms, last ms, min, max, sum, count]. Fetches still running get them too, to
+  // fold into their answers.
+  function fold(chart, spans) {
+    var changed = false;
+    spans.forEach(function (span) {
+      Object.keys(chart.inflight || {}).forEach(function (key) { chart.inflight[key].push(span); });
+      changed = foldInto(chart, span) || changed;
+    });
+    if (changed) draw(chart);
   }
 
   function foldInto(chart, span) {

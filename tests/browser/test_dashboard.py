@@ -207,7 +207,7 @@ def test_a_replayed_points_event_changes_the_chart_once(page: Any, server: LiveS
             const total = () => window.chartCounts();
             const send = (id) => feed.dispatchEvent(new CustomEvent("sse:points", {detail: {
                 lastEventId: id,
-                data: JSON.stringify({temperature: [now, now, 30, 30, 30, 1]})
+                data: JSON.stringify({temperature: [[now, now, 30, 30, 30, 1]]})
             }}));
             const before = total();
             send("replayrun-900000");

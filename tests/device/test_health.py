@@ -59,5 +59,6 @@ def test_state_says_what_failed_since_when_until_it_recovers() -> None:
     assert health.since == 100.0
     assert health.describe() == "failing since 2026-12-01T08:00:00Z: latest"
     health.succeeded()
-    assert (health.down, health.reason, health.since, health.failures) == (False, None, None, 0)
+    assert not health.down
+    assert (health.reason, health.since, health.failures) == (None, None, 0)
     assert changes == [True, False]  # told of each change, not of each failure

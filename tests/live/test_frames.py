@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from app.live.frames import FrameLog, encode
-
-
-def test_a_frame_has_id_event_and_one_data_line_per_line() -> None:
-    assert encode("tile-1", "<p>\n  hi\n</p>", "r-7") == (
-        b"id: r-7\nevent: tile-1\ndata: <p>\ndata:   hi\ndata: </p>\n\n"
-    )
-
-
-def test_an_empty_payload_still_makes_a_frame() -> None:
-    assert encode("resync", "") == b"event: resync\ndata: \n\n"
+from app.live.frames import FrameLog
+from app.web.sse_encoding import encode_event
 
 
 def test_replay_gives_what_a_topic_missed_and_nothing_of_other_topics() -> None:
-    log = FrameLog(size=10, max_bytes=1 << 20)
+    log = FrameLog(encode_event, size=10, max_bytes=1 << 20)
     log.append("overview", [("tile-1", "a")])
     seen = log.last_id
     log.append("device:1", [("tile-1", "b")])
@@ -31,7 +22,7 @@ def test_replay_gives_what_a_topic_missed_and_nothing_of_other_topics() -> None:
 
 
 def test_without_an_id_or_with_one_of_another_run_a_snapshot_is_needed() -> None:
-    log = FrameLog(size=10, max_bytes=1 << 20)
+    log = FrameLog(encode_event, size=10, max_bytes=1 << 20)
     log.append("overview", [("tile-1", "a")])
     assert log.since("overview", None) is None
     assert log.since("overview", "deadbeef-1") is None
@@ -40,7 +31,7 @@ def test_without_an_id_or_with_one_of_another_run_a_snapshot_is_needed() -> None
 
 
 def test_an_id_older_than_the_log_needs_a_snapshot() -> None:
-    log = FrameLog(size=3, max_bytes=1 << 20)
+    log = FrameLog(encode_event, size=3, max_bytes=1 << 20)
     log.append("overview", [("tile-1", "a")])
     old = log.last_id
     for value in "bcde":
@@ -54,7 +45,7 @@ def test_an_id_older_than_the_log_needs_a_snapshot() -> None:
 
 
 def test_a_gap_in_a_topic_refuses_replays_across_it() -> None:
-    log = FrameLog(size=10, max_bytes=1 << 20)
+    log = FrameLog(encode_event, size=10, max_bytes=1 << 20)
     log.append("device:1", [("tile-1", "a")])
     before = log.last_id
     log.gap("device:1")
@@ -65,7 +56,7 @@ def test_a_gap_in_a_topic_refuses_replays_across_it() -> None:
 
 
 def test_the_log_is_bounded_by_bytes_too() -> None:
-    log = FrameLog(size=100, max_bytes=200)
+    log = FrameLog(encode_event, size=100, max_bytes=200)
     first = log.last_id
     log.append("overview", [("tile-1", "x" * 60)])
     after_first = log.last_id
@@ -79,7 +70,7 @@ def test_the_log_is_bounded_by_bytes_too() -> None:
 
 
 def test_an_id_that_is_not_one_of_ours_needs_a_snapshot() -> None:
-    log = FrameLog(size=10, max_bytes=1 << 20)
+    log = FrameLog(encode_event, size=10, max_bytes=1 << 20)
     log.append("overview", [("tile-1", "a")])
     for number in ("9" * 5000, "²", "-1", "", "1-2"):
         assert log.since("overview", f"{log.run}-{number}") is None, number

@@ -5,6 +5,7 @@ Driven tick by tick with a clock the test moves, and with the real templates.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -207,7 +208,10 @@ def test_a_replay_that_would_not_fit_the_queue_is_a_snapshot_instead(clock: Fake
     assert missed_ticks(4) == ["grid"]
 
 
-def test_a_viewer_that_falls_behind_is_dropped_and_the_others_carry_on(clock: FakeClock) -> None:
+def test_a_viewer_that_falls_behind_is_dropped_and_the_others_carry_on(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "app.live")
     hub = make_hub(clock, queue_frames=4)
     hub.load([DeviceView(1, "pi-1")])
     frozen, healthy = hub.open(OVERVIEW, "c1", None), hub.open(OVERVIEW, "c2", None)
@@ -218,6 +222,12 @@ def test_a_viewer_that_falls_behind_is_dropped_and_the_others_carry_on(clock: Fa
     assert frozen.closed and frozen.overflowed
     assert not healthy.closed
     assert hub.stats.viewers_dropped == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "ended the live stream of c1 on overview: it fell too far behind; "
+        "it gets a snapshot when it reconnects"
+    ]
+    assert hub.viewer_count() == 2, "registered until its response has ended"
+    hub.close(frozen)
     assert hub.viewer_count() == 1
 
 
@@ -257,7 +267,25 @@ def test_a_device_page_gets_its_tile_and_new_points(clock: FakeClock) -> None:
     data = drain(page)
     assert events_in(data) == ["tile-1", "points"]
     t0 = int((T0.timestamp()) * 1000)
-    assert f'data: {{"temperature":[{t0},{t0 + 1000},20.0,22.0,42.0,2]}}'.encode() in data
+    assert f'data: {{"temperature":[[{t0},{t0 + 1000},20.0,22.0,42.0,2]]}}'.encode() in data
+
+
+def test_points_are_spans_that_never_cross_a_minute(clock: FakeClock) -> None:
+    # A chart bucket is a whole number of minutes: a span across a minute's end would
+    # put readings of one bucket into the next.
+    hub = make_hub(clock)
+    hub.load([DeviceView(1, "pi-1")])
+    page = hub.open(device_topic(1), "c", None)
+    drain(page)
+    hub.apply(event(1, 59.5, temperature=20.0))
+    hub.apply(event(1, 60.5, temperature=22.0))
+    hub.apply(event(1, 58.0, temperature=18.0))
+    hub.tick()
+    t0 = int((T0.timestamp()) * 1000)
+    first = f"[{t0 + 58000},{t0 + 59500},18.0,20.0,38.0,2]"
+    second = f"[{t0 + 60500},{t0 + 60500},22.0,22.0,22.0,1]"
+    spans = f"[{first},{second}]"
+    assert f'data: {{"temperature":{spans}}}'.encode() in drain(page)
 
 
 def test_pings_reach_every_stream(clock: FakeClock) -> None:
@@ -270,17 +298,52 @@ def test_pings_reach_every_stream(clock: FakeClock) -> None:
     assert [drain(v) for v in viewers] == [b": ping\n\n", b": ping\n\n"]
 
 
-def test_streams_stuck_in_a_write_past_the_deadline_are_ended(clock: FakeClock) -> None:
-    hub = make_hub(clock)
+def test_streams_stuck_in_a_write_past_the_send_timeout_are_ended_once(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "app.live")
+    hub = make_hub(clock, send_timeout=5.0)
     hub.load([])
     stuck, writing, idle = (hub.open(OVERVIEW, f"c{i}", None) for i in range(3))
     stuck.sending_since = 100.0
     writing.sending_since = 109.5
-    assert hub.drop_stalled(deadline=105.0) == 1
+    assert hub.drop_stalled(now=110.0) == 1
     assert stuck.closed and stuck.stalled
     assert not writing.closed and not idle.closed
-    assert hub.viewer_count() == 2
     assert hub.stats.viewers_dropped == 1
+    assert hub.drop_stalled(now=111.0) == 0, "ended once, though still registered"
+    assert [r.getMessage() for r in caplog.records] == [
+        "ended the live stream of c0 on overview: it accepted nothing for 5 s "
+        "(TELEMETRY_SSE_SEND_TIMEOUT); it gets a snapshot when it reconnects"
+    ]
+    hub.close(stuck)  # its response ends
+    assert hub.viewer_count() == 2
+
+
+def test_a_stream_ended_by_the_hub_is_still_timed_while_it_sends_its_last_bytes(
+    clock: FakeClock,
+) -> None:
+    hub = make_hub(clock, send_timeout=5.0)
+    hub.load([])
+    viewer = hub.open(OVERVIEW, "c0", None)
+    hub.end_streams()  # shutdown: closed, its response sends the end chunk...
+    assert viewer.closed
+    viewer.sending_since = 100.0  # ...which the client does not take
+    assert hub.drop_stalled(now=106.0) == 1
+    assert viewer.stalled
+
+
+def test_many_streams_ended_at_once_are_summed_up_in_the_log(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "app.live")
+    hub = make_hub(clock, send_timeout=5.0, streams_per_client=100)
+    hub.load([])
+    for viewer in [hub.open(OVERVIEW, "c", None) for _ in range(25)]:
+        viewer.sending_since = 100.0
+    assert hub.drop_stalled(now=106.0) == 25
+    assert len(caplog.records) == 11
+    assert caplog.records[-1].getMessage() == "ended 15 more live streams that stopped reading"
 
 
 def test_devices_registered_later_get_a_tile_and_the_grid_is_sent_again(

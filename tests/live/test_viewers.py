@@ -1,4 +1,4 @@
-"""A viewer wired to its socket: real transports over a socket pair, read on the far end."""
+"""A viewer wired to its socket: real TCP connections on loopback, read on the far end."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.live.viewers import WIRE_BACKLOG, Viewer, http_chunk
+from app.web.direct_write import SocketWire
 
 pytestmark = pytest.mark.anyio
 
@@ -17,16 +18,23 @@ BIG_GRID = b"event: grid\ndata: " + b"<article></article>" * (3 * WIRE_BACKLOG /
 
 
 @pytest.fixture
-async def wire() -> AsyncIterator[tuple[asyncio.Transport, socket.socket]]:
-    """A transport writing into a socket pair, and the pair's far end (small buffers)."""
-    near, far = socket.socketpair()
-    near.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+async def wire() -> AsyncIterator[tuple[SocketWire, socket.socket]]:
+    """The server's end of a loopback TCP connection as a wire, and the client's end.
+
+    Small buffers, so that a client that stops reading shows within a few frames.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    far = socket.socket()
     far.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    far.connect(listener.getsockname())
+    near, _ = listener.accept()
+    listener.close()
+    near.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
     far.setblocking(False)
-    transport, _ = await asyncio.get_running_loop().create_unix_connection(
+    transport, _ = await asyncio.get_running_loop().connect_accepted_socket(
         asyncio.Protocol, sock=near
     )
-    yield transport, far
+    yield SocketWire(transport), far
     transport.abort()
     far.close()
 
@@ -45,7 +53,7 @@ def drain(far: socket.socket) -> bytes:
 
 
 async def wired_viewer(
-    transport: asyncio.Transport, *queued: bytes
+    transport: SocketWire, *queued: bytes
 ) -> tuple[Viewer, asyncio.Task[bytes | None]]:
     """A viewer with `queued` frames sent through next(), then wired to `transport`.
 
@@ -65,7 +73,7 @@ async def wired_viewer(
 
 
 async def test_once_its_queue_is_out_a_viewer_writes_chunks_to_its_socket_in_order(
-    wire: tuple[asyncio.Transport, socket.socket],
+    wire: tuple[SocketWire, socket.socket],
 ) -> None:
     transport, far = wire
     viewer, loop = await wired_viewer(transport, b"retry: 2000\n\n", b"event: grid\n\n")
@@ -89,7 +97,7 @@ async def test_a_viewer_offered_no_socket_keeps_its_queue() -> None:
 
 
 async def test_a_wired_viewer_whose_client_reads_nothing_is_cut_off_at_its_backlog(
-    wire: tuple[asyncio.Transport, socket.socket],
+    wire: tuple[SocketWire, socket.socket],
 ) -> None:
     transport, _ = wire
     viewer, _ = await wired_viewer(transport)
@@ -104,36 +112,45 @@ async def test_a_wired_viewer_whose_client_reads_nothing_is_cut_off_at_its_backl
     assert not viewer.push(frame)
 
 
-async def test_a_wired_write_waits_while_its_bytes_sit_in_the_transport(
-    wire: tuple[asyncio.Transport, socket.socket],
+async def test_a_wired_client_that_takes_nothing_is_waited_on_from_the_first_look(
+    wire: tuple[SocketWire, socket.socket],
 ) -> None:
     transport, far = wire
     viewer, _ = await wired_viewer(transport)
-    assert not viewer.write_waiting()
-    frame = b"data: " + b"x" * 10_000 + b"\n\n"
-    while transport.get_write_buffer_size() == 0:
+    assert viewer.waiting_since(100.0) == 0.0, "nothing written, nothing to wait for"
+    frame = b"data: " + b"x" * 1000 + b"\n\n"
+    # The client stops reading: its window closes, and what is written stays in the
+    # server's kernel, where the transport's own buffer does not see it.
+    for _ in range(200):
         assert viewer.push(frame)
-    assert viewer.write_waiting() and viewer.sending_since > 0
-    while transport.get_write_buffer_size():  # the client reads again
+        await asyncio.sleep(0)
+    assert transport.get_write_buffer_size() == 0 or transport.unacknowledged() > 0
+    assert transport.unacknowledged() > 0
+    assert viewer.waiting_since(100.0) == 100.0
+    assert viewer.waiting_since(105.0) == 100.0, "no progress: still waiting since the first look"
+    # It reads again: progress restarts the clock, and once all is taken nothing waits.
+    drain(far)
+    await asyncio.sleep(0.05)
+    assert viewer.waiting_since(106.0) in (0.0, 106.0)
+    while transport.unacknowledged():
         drain(far)
         await asyncio.sleep(0.01)
-    assert not viewer.write_waiting()
-    assert viewer.sending_since == 0.0
+    assert viewer.waiting_since(107.0) == 0.0
     viewer.close()
 
 
 async def test_a_wired_viewer_whose_client_left_closes_at_its_next_frame(
-    wire: tuple[asyncio.Transport, socket.socket],
+    wire: tuple[SocketWire, socket.socket],
 ) -> None:
     transport, _ = wire
     viewer, _ = await wired_viewer(transport)
-    transport.close()
+    transport.abort()  # as when the client leaves: the transport is closing
     assert not viewer.push(b"event: tile-1\n\n")
     assert viewer.closed and not viewer.overflowed
 
 
 async def test_one_frame_larger_than_the_backlog_bound_still_goes_out_whole(
-    wire: tuple[asyncio.Transport, socket.socket],
+    wire: tuple[SocketWire, socket.socket],
 ) -> None:
     transport, far = wire
     viewer, _ = await wired_viewer(transport)
@@ -148,7 +165,7 @@ async def test_one_frame_larger_than_the_backlog_bound_still_goes_out_whole(
 
 
 async def test_a_slow_client_still_reading_a_big_frame_is_kept_and_a_stopped_one_dropped(
-    wire: tuple[asyncio.Transport, socket.socket],
+    wire: tuple[SocketWire, socket.socket],
 ) -> None:
     transport, far = wire
     viewer, _ = await wired_viewer(transport)

@@ -1,19 +1,17 @@
-"""The event stream's own mechanics: a client that stops reading is ended by the hub.
+"""The event stream's own mechanics, with `send` and `receive` standing for the client.
 
-uvicorn's `send` blocks while a client's socket buffer is full; here a `send` that
-never completes stands for such a client, so the test needs no megabytes of backlog.
-That is the path of a stream's first frames, and of every frame on a server whose
-sockets a viewer cannot reach (tests/live/test_viewers.py covers the wired one).
+A `send` that never completes stands for a client whose buffers are full, so these
+tests need no megabytes of backlog; tests/web/test_direct_write.py does the same with
+real sockets on a real server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+import logging
 
 import pytest
-from sse_starlette.sse import SendTimeoutError
 from starlette.testclient import TestClient
 from starlette.types import Message, Send
 
@@ -23,95 +21,182 @@ from app.live.streams import PING
 from app.live.viewers import Viewer
 from app.main import create_app
 from app.telemetry.events import MeasurementInserted
+from app.web.direct_write import DirectWrite
 from app.web.event_stream import HubStream
-from app.web.templating import Templates
-from tests.factories import FakeClock, make_hub, make_settings
+from tests.factories import FakeClock, add_device, make_hub, make_settings
 
 pytestmark = pytest.mark.anyio
 
 
-def run_stream(viewer: Viewer, send: Send) -> asyncio.Task[None]:
-    """The viewer's HubStream as uvicorn would run it, with `send` as the client side."""
+class Client:
+    """The client side of one stream: what it was sent, and whether it has left."""
 
-    async def receive() -> Message:
-        await asyncio.Event().wait()  # the client never disconnects by itself
-        raise AssertionError("unreachable")
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.left = asyncio.Event()
 
-    async def body() -> AsyncIterator[bytes]:
-        while (data := await viewer.next()) is not None:
-            yield data
+    async def receive(self) -> Message:
+        await self.left.wait()
+        return {"type": "http.disconnect"}
 
-    stream = HubStream(viewer, body(), ping=0)
-    return asyncio.create_task(stream({"type": "http"}, receive, send))
+    def body(self) -> bytes:
+        return b"".join(m.get("body", b"") for m in self.messages)
 
 
-async def test_a_viewer_that_takes_nothing_is_ended_after_the_send_timeout() -> None:
+def run_stream(hub: LiveHub, viewer: Viewer, client: Client, send: Send) -> asyncio.Task[None]:
+    """The viewer's HubStream as a server would run it (no direct writes: no socket)."""
+    stream = HubStream(hub, viewer, DirectWrite(enabled=True))
+    return asyncio.create_task(stream({"type": "http"}, client.receive, send))
+
+
+async def test_a_stream_sends_its_snapshot_then_updates_and_ends_when_its_client_leaves() -> None:
     hub = make_hub(FakeClock())
     hub.load([])
     viewer = hub.open(OVERVIEW, "c1", None)
-    first_write = asyncio.Event()
-    delivered: list[Message] = []
+    client = Client()
 
     async def send(message: Message) -> None:
-        if message["type"] == "http.response.body":
-            first_write.set()
-            await asyncio.Event().wait()  # the client's buffer is full and stays full
-        delivered.append(message)
+        client.messages.append(message)
 
-    loop = asyncio.get_running_loop()
-    stream = run_stream(viewer, send)
+    stream = run_stream(hub, viewer, client, send)
+    await asyncio.sleep(0)
+    hub.ping()
+    await asyncio.sleep(0)
+    client.left.set()
+    await asyncio.wait_for(stream, 2)
+    start = client.messages[0]
+    assert start["type"] == "http.response.start" and start["status"] == 200
+    assert (b"content-type", b"text/event-stream; charset=utf-8") in start["headers"]
+    assert client.body().startswith(b"retry: ")
+    assert client.body().endswith(PING)
+    assert client.messages[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    assert hub.viewer_count() == 0, "forgotten once its response ended"
+
+
+async def test_a_stream_stuck_in_a_send_is_ended_once_and_leaves_when_its_send_returns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    hub = make_hub(FakeClock(), send_timeout=5.0)
+    hub.load([])
+    viewer = hub.open(OVERVIEW, "192.0.2.7", None)
+    client = Client()
+    first_write = asyncio.Event()
+    connection_ended = asyncio.Event()
+
+    async def send(message: Message) -> None:
+        client.messages.append(message)
+        if message["type"] == "http.response.body" and not first_write.is_set():
+            first_write.set()
+            await connection_ended.wait()  # the client's buffer is full and stays full
+
+    stream = run_stream(hub, viewer, client, send)
     await asyncio.wait_for(first_write.wait(), 2)
-    assert hub.drop_stalled(loop.time() + 1) == 1  # its write began before this deadline
-    with pytest.raises(SendTimeoutError):
-        await asyncio.wait_for(stream, 2)
+    now = asyncio.get_running_loop().time()
+    assert hub.drop_stalled(now + 4) == 0, "within the send timeout"
+    assert hub.drop_stalled(now + 6) == 1
     assert viewer.closed and viewer.stalled
+    assert hub.viewer_count() == 1, "still sending: the send timeout still watches it"
+    connection_ended.set()  # the kernel's user timeout ends the connection
+    client.left.set()
+    await asyncio.wait_for(stream, 2)  # ends quietly: no exception reaches the server
     assert hub.viewer_count() == 0
-    assert [m["type"] for m in delivered] == ["http.response.start"]
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            logging.INFO,
+            "ended the live stream of 192.0.2.7 on overview: it accepted nothing for 5 s "
+            "(TELEMETRY_SSE_SEND_TIMEOUT); it gets a snapshot when it reconnects",
+        )
+    ]
 
 
 async def test_a_reading_viewer_is_never_taken_for_stalled() -> None:
     hub = make_hub(FakeClock())
     hub.load([])
     viewer = hub.open(OVERVIEW, "c1", None)
-    delivered: list[bytes] = []
+    client = Client()
+    delivered = asyncio.Event()
 
     async def send(message: Message) -> None:
-        delivered.append(message.get("body", b""))
+        client.messages.append(message)
+        if message.get("body", b"").startswith(b"retry: "):
+            delivered.set()
 
-    stream = run_stream(viewer, send)
-    await asyncio.sleep(0.05)
+    stream = run_stream(hub, viewer, client, send)
+    await asyncio.wait_for(delivered.wait(), 2)
+    await asyncio.sleep(0)
     assert viewer.sending_since == 0.0  # no write under way between frames
-    assert hub.drop_stalled(asyncio.get_running_loop().time() + 1) == 0
-    viewer.close()
+    assert hub.drop_stalled(asyncio.get_running_loop().time() + 100) == 0
+    client.left.set()
     await asyncio.wait_for(stream, 2)
-    assert b"".join(delivered).startswith(b"retry: ")
 
 
-def test_streams_are_answered_before_routing(sqlite_url: str) -> None:
-    # The documented route would refuse a 65-character name as too long (422); the
-    # middleware that answers streams first looks it up and finds no such device (404).
+async def test_a_stream_the_server_cancels_at_shutdown_still_ends_its_response() -> None:
+    hub = make_hub(FakeClock())
+    hub.load([])
+    viewer = hub.open(OVERVIEW, "c1", None)
+    client = Client()
+    waiting = asyncio.Event()
+
+    async def send(message: Message) -> None:
+        client.messages.append(message)
+        if message.get("body", b"").startswith(b"retry: "):
+            waiting.set()
+
+    stream = run_stream(hub, viewer, client, send)
+    await asyncio.wait_for(waiting.wait(), 2)
+    await asyncio.sleep(0)
+    stream.cancel()  # as uvicorn does when its graceful-shutdown timeout runs out
+    await asyncio.wait_for(stream, 2)
+    assert not stream.cancelled(), "the stream ended its response instead"
+    assert client.messages[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    assert hub.viewer_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "where", "says"),
+    [
+        ({"device": "x" * 65}, ["query", "device"], "at most 64 characters"),
+        ({"device": "green\x07house"}, ["query", "device"], "control characters"),
+        ({"device": "a/b"}, ["query", "device"], "'/'"),
+        ({"device": "   "}, ["query", "device"], "cannot be empty"),
+        ({"topic": "x" * 100}, ["query", "topic"], "the only topic is `overview`"),
+        ({"topic": "over\nview"}, ["query", "topic"], "the only topic is `overview`"),
+        ({}, ["query"], "ask for `topic=overview` or for `device=NAME`"),
+    ],
+)
+def test_malformed_stream_requests_are_refused_with_what_was_wrong_and_where(
+    sqlite_url: str, query: dict[str, str], where: list[str], says: str
+) -> None:
     with TestClient(create_app(make_settings(sqlite_url))) as client:
-        response = client.get("/events", params={"device": "x" * 65})
-        assert response.status_code == 404, response.text
-        assert "no device is named" in response.json()["detail"]
-        assert client.get("/events", params={"topic": "nonsense"}).status_code == 422
+        response = client.get("/events", params=query)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == where
+    assert says in error["msg"]
+
+
+def test_an_unknown_but_well_formed_device_is_not_found(sqlite_url: str) -> None:
+    app = create_app(make_settings(sqlite_url))
+    with TestClient(app) as client:
+        add_device(app, "greenhouse")
+        response = client.get("/events", params={"device": "cellar"})
+    assert response.status_code == 404
+    assert response.json() == {"detail": "no device is named 'cellar'"}
 
 
 async def test_pings_and_the_send_timeout_keep_their_own_pace_whatever_the_refresh() -> None:
-    hub = LiveHub(
-        Templates(),
+    hub = make_hub(
         FakeClock(),
         refresh_interval=60.0,  # the slowest allowed: no tick comes during this test
         replay_frames=8,
-        replay_bytes=1 << 20,
         queue_frames=8,
         ping_seconds=0.5,
-        streams_per_client=5,
         send_timeout=0.3,
     )
     hub.load([])
     bus = InProcessBus()
-    await hub.start(bus.subscribe(MeasurementInserted), stopping=lambda: False)
+    await hub.start(bus.subscribe(MeasurementInserted))
     try:
         reader = hub.open(OVERVIEW, "reader", None)
         stuck = hub.open(OVERVIEW, "stuck", None)

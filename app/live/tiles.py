@@ -1,0 +1,94 @@
+"""The rendered tiles, the overview's grid, and the snapshots new streams start from.
+
+A tile is rendered once per change and kept; a tile that changed while nobody watched
+is marked stale and rendered when it is next asked for. A snapshot (the grid, or one
+device's tile) is encoded once per topic per change and shared: a thousand tabs
+opening at once cost one grid, not a thousand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Protocol
+
+from app.live.frames import FrameEncoder
+from app.live.state import DeviceView
+from app.live.streams import HubStats
+
+OVERVIEW = "overview"
+DEVICE_TOPIC_PREFIX = "device:"
+
+
+def device_topic(device_id: int) -> str:
+    """The topic of a device's own page."""
+    return f"{DEVICE_TOPIC_PREFIX}{device_id}"
+
+
+class Renderer(Protocol):
+    """Turns views into HTML fragments (implemented by the web layer's templates)."""
+
+    def tile(self, view: DeviceView, now: datetime) -> str:
+        """One device's tile."""
+
+    def grid(self, views: Iterable[DeviceView], tiles: Mapping[int, str]) -> str:
+        """Every tile, in order, from the already rendered ones."""
+
+
+class Tiles:
+    """Rendered tiles by device, rendered only when changed and asked for."""
+
+    def __init__(
+        self,
+        renderer: Renderer,
+        encode: FrameEncoder,
+        views: Mapping[int, DeviceView],
+        stats: HubStats,
+    ) -> None:
+        self._renderer = renderer
+        self._encode = encode
+        self._views = views
+        self._stats = stats
+        self._tiles: dict[int, str] = {}
+        self._stale: set[int] = set()  # devices whose tile in _tiles is out of date
+        self._snapshots: dict[str, bytes] = {}
+
+    def mark_stale(self, device_ids: Iterable[int]) -> None:
+        """These tiles changed; the snapshots that hold them are rebuilt when asked."""
+        self._stale.update(device_ids)
+        self._snapshots.clear()
+
+    def render(self, device_id: int, now: datetime) -> str:
+        """Render a device's tile now (it changed and someone watches)."""
+        self._stats.renders += 1
+        self._stale.discard(device_id)
+        html = self._tiles[device_id] = self._renderer.tile(self._views[device_id], now)
+        return html
+
+    def tile(self, device_id: int, now: Callable[[], datetime]) -> str:
+        """The device's tile, rendered now if it changed while nobody watched."""
+        html = self._tiles.get(device_id)
+        if html is None or device_id in self._stale:
+            html = self.render(device_id, now())
+        return html
+
+    def grid(self, now: Callable[[], datetime]) -> str:
+        """Every device's tile, in name order."""
+        ordered = sorted(self._views.values(), key=lambda v: v.name)
+        return self._renderer.grid(ordered, {view.id: self.tile(view.id, now) for view in ordered})
+
+    def snapshot(self, topic: str, last_id: str, now: Callable[[], datetime]) -> bytes:
+        """What a new stream of `topic` starts from, encoded once per change."""
+        cached = self._snapshots.get(topic)
+        if cached is not None:
+            return cached
+        if topic == OVERVIEW:
+            snapshot = self._encode("grid", self.grid(now), last_id)
+        else:
+            device_id = int(topic.removeprefix(DEVICE_TOPIC_PREFIX))
+            snapshot = b""
+            if device_id in self._views:
+                snapshot = self._encode(f"tile-{device_id}", self.tile(device_id, now), last_id)
+            snapshot += self._encode("resync", "{}", last_id)
+        self._snapshots[topic] = snapshot
+        return snapshot
