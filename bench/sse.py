@@ -248,6 +248,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
     options = {
         "TELEMETRY_RATE_LIMIT_DEVICE": "none",
         "TELEMETRY_SSE_STREAMS_PER_CLIENT": str(args.viewers * 2),
+        "TELEMETRY_SSE_DIRECT_WRITE": args.direct_write,
     }
     results = []
     target = ["--factory", "app.main:create_app_from_env", "--backlog", "8192"]
@@ -309,6 +310,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--devices", type=int, default=100)
     parser.add_argument("--workdir", default="/tmp/bench-sse")
+    parser.add_argument(
+        "--direct-write",
+        choices=("1", "0"),
+        default="1",
+        help="TELEMETRY_SSE_DIRECT_WRITE of the real server (0: streams through `send`)",
+    )
     args = parser.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
