@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
+import httpx2 as httpx
+
 from app.config import Settings
 from app.main import TelemetryApp, create_app
 from app.serving import TelemetryServer, build_server
@@ -47,3 +49,32 @@ def run_live_server(
         server.handle_exit(signal.SIGTERM, None)
         thread.join(timeout=15)
         sock.close()
+
+
+def post_reading(server: LiveServer, token: str, **values: float) -> None:
+    """Post a reading now, then wait until the live views have sent it out (a tick later)."""
+    response = httpx.post(
+        server.url + "/api/v1/measurements",
+        json={"values": values},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 201, response.text
+    hub = server.app.state.services.hub
+
+    def shown() -> bool:
+        return any(
+            all(
+                name in view.quantities and view.quantities[name].value == value
+                for name, value in values.items()
+            )
+            for view in list(hub.views.values())
+        )
+
+    deadline = time.monotonic() + 5
+    while not shown():
+        assert time.monotonic() < deadline, "the live views never got the reading"
+        time.sleep(0.01)
+    ticks = hub.stats.ticks
+    while hub.stats.ticks <= ticks:  # rendered and sent, as a frame or in the grid
+        assert time.monotonic() < deadline, "the hub stopped ticking"
+        time.sleep(0.01)

@@ -12,7 +12,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.factories import add_device, make_settings
-from tests.servers import LiveServer, run_live_server
+from tests.servers import LiveServer, post_reading, run_live_server
 
 FAST = {"refresh_interval": 0.2}
 
@@ -53,8 +53,7 @@ def test_a_posted_reading_appears_within_two_seconds_without_reload(
     page: Any, server: LiveServer
 ) -> None:
     token = add_device(server.app, "greenhouse")
-    post(server, token, temperature=20.0)
-    time.sleep(0.5)
+    post_reading(server, token, temperature=20.0)
     page.goto(server.url + "/")
     page.wait_for_selector("#connection[data-state='open']")
     page.evaluate("window.notReloaded = true")
@@ -99,8 +98,7 @@ def test_after_a_server_restart_the_page_reconnects_and_shows_current_values(
     settings = make_settings(sqlite_url, **FAST)
     with run_live_server(settings, port=port) as first:
         token = add_device(first.app, "greenhouse")
-        post(first, token, temperature=20.0)
-        time.sleep(0.5)
+        post_reading(first, token, temperature=20.0)
         page.goto(first.url + "/")
         page.wait_for_selector("#connection[data-state='open']")
     page.wait_for_selector("#connection[data-state='lost']", timeout=10000)
@@ -119,8 +117,7 @@ def test_a_hostile_device_name_is_shown_as_text_and_runs_nothing(
 ) -> None:
     name = "<img src=x onerror=alert(1)>"
     token = add_device(server.app, name)
-    post(server, token, temperature=20.0)
-    time.sleep(0.5)
+    post_reading(server, token, temperature=20.0)
     page.goto(server.url + "/")
     page.wait_for_selector("#connection[data-state='open']")
     post(server, token, temperature=21.0)  # and through a live update too

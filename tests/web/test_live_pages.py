@@ -13,7 +13,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.factories import add_device, make_settings
-from tests.servers import LiveServer, run_live_server
+from tests.servers import LiveServer, post_reading, run_live_server
 
 
 @dataclass
@@ -58,35 +58,6 @@ def next_event(stream: Iterator[SseEvent], name: str, deadline: float = 5.0) -> 
     raise AssertionError("the stream ended")
 
 
-def post(server: LiveServer, token: str, **values: float) -> None:
-    """Post a reading and wait until the live views have sent it out (a tick later)."""
-    response = httpx.post(
-        server.url + "/api/v1/measurements",
-        json={"values": values},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert response.status_code == 201, response.text
-    hub = server.app.state.services.hub
-
-    def shown() -> bool:
-        return any(
-            all(
-                name in view.quantities and view.quantities[name].value == value
-                for name, value in values.items()
-            )
-            for view in list(hub.views.values())
-        )
-
-    deadline = time.monotonic() + 5
-    while not shown():
-        assert time.monotonic() < deadline, "the live views never got the reading"
-        time.sleep(0.01)
-    ticks = hub.stats.ticks
-    while hub.stats.ticks <= ticks:  # rendered and sent, as a frame or in the grid
-        assert time.monotonic() < deadline, "the hub stopped ticking"
-        time.sleep(0.01)
-
-
 @pytest.fixture(params=[True, False], ids=["direct", "send"])
 def server(sqlite_url: str, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     """A server with a fast refresh; its streams written to their sockets, or through send."""
@@ -99,11 +70,11 @@ def server(sqlite_url: str, request: pytest.FixtureRequest) -> Iterator[LiveServ
 
 def test_a_stream_starts_with_a_snapshot_then_carries_updates(server: LiveServer) -> None:
     token = add_device(server.app, "greenhouse")
-    post(server, token, temperature=20.0)
+    post_reading(server, token, temperature=20.0)
     with sse(server.url + "/events?topic=overview") as stream:
         snapshot = next_event(stream, "grid")
         assert "greenhouse" in snapshot.data and "20.0" in snapshot.data
-        post(server, token, temperature=23.4)
+        post_reading(server, token, temperature=23.4)
         update = next_event(stream, "tile-1", deadline=2)
         assert "23.4" in update.data
 
@@ -120,10 +91,10 @@ def test_a_device_registered_while_the_server_runs_appears_before_it_posts(
 
 def test_a_reconnect_with_last_event_id_gets_only_what_it_missed(server: LiveServer) -> None:
     token = add_device(server.app, "greenhouse")
-    post(server, token, temperature=20.0)
+    post_reading(server, token, temperature=20.0)
     with sse(server.url + "/events?topic=overview") as stream:
         last = next_event(stream, "grid").id
-    post(server, token, temperature=25.0)
+    post_reading(server, token, temperature=25.0)
     with sse(server.url + "/events?topic=overview", {"Last-Event-ID": last or ""}) as stream:
         first = next(stream)
         assert first.event == "tile-1" and "25.0" in first.data
@@ -133,11 +104,11 @@ def test_a_reconnect_with_last_event_id_gets_only_what_it_missed(server: LiveSer
 
 def test_a_device_page_streams_its_tile_and_points(server: LiveServer) -> None:
     token = add_device(server.app, "<b>greenhouse<b>")
-    post(server, token, temperature=20.0)
+    post_reading(server, token, temperature=20.0)
     with sse(server.url + "/events?device=" + quote("<b>greenhouse<b>")) as stream:
         assert next(stream).event == "tile-1"
         assert next(stream).event == "resync"
-        post(server, token, temperature=21.0)
+        post_reading(server, token, temperature=21.0)
         points = next_event(stream, "points", deadline=2)
         assert '"temperature":[' in points.data
 
@@ -155,7 +126,7 @@ def test_streams_are_refused_clearly(server: LiveServer) -> None:
 def test_pages_show_names_as_text(server: LiveServer) -> None:
     name = "<img src=x onerror=alert(1)>"
     token = add_device(server.app, name)
-    post(server, token, temperature=20.0, humidity=50.0)
+    post_reading(server, token, temperature=20.0, humidity=50.0)
     overview = httpx.get(server.url + "/").text
     assert "&lt;img src=x onerror=alert(1)&gt;" in overview
     assert "<img src=x" not in overview
