@@ -7,7 +7,7 @@
          each dirty device's tile rendered ONCE ──> one frame, the same bytes for all
                                             │
          overview viewers  <── one blob per tick ──> viewers of that device's page
-                                                      (+ its new points, as JSON)
+                                                      (+ its changed minutes, as JSON)
 
 Whatever the rate of readings, a device costs at most one render per interval, and the
 number of viewers only changes how many times the same bytes are queued. A tile nobody
@@ -35,7 +35,7 @@ from collections.abc import Iterable
 
 from app.bus import Subscription
 from app.live.frames import FrameEncoder, FrameLog
-from app.live.points import PointSpans, points_json
+from app.live.points import ChangedMinutes, points_json
 from app.live.state import DeviceView
 from app.live.streams import HubStats, Streams
 from app.live.tiles import OVERVIEW, Renderer, Tiles, device_topic
@@ -87,7 +87,7 @@ class LiveHub:
         self._tiles = Tiles(renderer, encode, self.views, self.stats)
         self._dirty: set[int] = set()
         self._grid_dirty = False
-        self._points = PointSpans()
+        self._points = ChangedMinutes()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._tick_started = 0.0
@@ -221,7 +221,8 @@ class LiveHub:
                 continue
             frames = [(f"tile-{device_id}", tiles[device_id])]
             if device_id in points:
-                frames.append(("points", points_json(points[device_id])))
+                view = self.views[device_id]
+                frames.append(("points", points_json(view, now, points[device_id])))
             self._send(topic, frames)
 
     # -- streams --------------------------------------------------------------------------

@@ -26,7 +26,12 @@ def load_views(engine: Engine, now: datetime) -> list[DeviceView]:
         ).all()
         minutes = conn.execute(
             select(
-                RollupMinute.series_id, RollupMinute.bucket, RollupMinute.sum, RollupMinute.count
+                RollupMinute.series_id,
+                RollupMinute.bucket,
+                RollupMinute.sum,
+                RollupMinute.count,
+                RollupMinute.min,
+                RollupMinute.max,
             ).where(RollupMinute.bucket >= since)
         ).all()
         # Each device's rhythm from its newest series' last minutes with data: one
@@ -46,11 +51,11 @@ def load_views(engine: Engine, now: datetime) -> list[DeviceView]:
             )
             for device_id, (_, series_id) in newest.items()
         }
-    by_series: dict[int, dict[datetime, tuple[float, int]]] = {}
-    for series_id, bucket, total, count in minutes:
-        by_series.setdefault(series_id, {})[bucket] = (total, count)
+    by_series: dict[int, dict[datetime, tuple[float, int, float, float]]] = {}
+    for series_id, bucket, total, count, low, high in minutes:
+        by_series.setdefault(series_id, {})[bucket] = (total, count, low, high)
     latest: dict[int, dict[str, tuple[float, datetime]]] = {}
-    history: dict[int, dict[str, dict[datetime, tuple[float, int]]]] = {}
+    history: dict[int, dict[str, dict[datetime, tuple[float, int, float, float]]]] = {}
     for series_id, device_id, quantity, value, at in series:
         if value is not None and at is not None:
             latest.setdefault(device_id, {})[quantity] = (value, at)

@@ -1,66 +1,72 @@
-"""New points for the charts of open device pages, folded between ticks.
+"""The minutes behind a device page's charts, as frames that replace rather than add.
 
-    add():  each stored value widens the span of its quantity and minute since the tick
-            [first ms, last ms, min, max, sum, count]
-    tick:   the spans go out as one "points" frame per device page, then start afresh
+    apply():  each stored value marks its (quantity, minute) as changed
+    tick:     one "points" frame per watched device page, with the whole aggregate of
+              each changed minute as the device's view holds it (state.py)
+    snapshot: every minute the view holds, and `window`, the first minute it holds
+              completely
 
-A page's chart adds each span to the bucket it falls in (static/js/charts.js). Spans
-never cross a minute, the unit every chart bucket is a multiple of, so a span belongs
-to exactly one bucket, as its readings do in the history the chart was fetched from.
-A thousand readings a second cost one small frame a second, and a replayed frame is
-recognised by its id and folded once.
+A chart computes each bucket of at most an hour that starts at or after `window` from
+these minutes alone, the way the history computes it from the minute rollups
+(static/js/charts.js), so the live chart and a fresh fetch agree; and since a frame
+replaces minutes instead of adding to them, a replayed frame or one that crosses a fetch
+changes nothing. A thousand readings a second still cost one small frame a second.
+
+    {"window": ms, "quantities": {"temperature": [[minute ms, min, max, sum, count], ...]}}
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 
+from app.live.state import MINUTE, DeviceView, first_minute
 from app.telemetry.events import MeasurementInserted
-
-Span = list[float]  # [first ms, last ms, min, max, sum, count]
-MINUTE_MS = 60_000
+from app.telemetry.writing.rollups import floor_time
 
 
-class PointSpans:
-    """Per device and quantity, what was stored since the last tick."""
+class ChangedMinutes:
+    """Per device and quantity, the minutes that received values since the last tick."""
 
-    __slots__ = ("_spans",)
+    __slots__ = ("_changed",)
 
     def __init__(self) -> None:
-        self._spans: dict[int, dict[str, dict[int, Span]]] = {}
+        self._changed: dict[int, dict[str, set[datetime]]] = {}
 
     def add(self, event: MeasurementInserted) -> None:
-        """Fold a stored measurement's values into its device's spans."""
-        spans = self._spans.setdefault(event.device_id, {})
-        at = event.measured_at.timestamp() * 1000
-        minute = int(at // MINUTE_MS)
-        for name, value in event.values.items():
-            minutes = spans.get(name)
-            if minutes is None:
-                minutes = spans[name] = {}
-            span = minutes.get(minute)
-            if span is None:
-                minutes[minute] = [at, at, value, value, value, 1]
-            else:
-                span[0], span[1] = min(span[0], at), max(span[1], at)
-                span[2], span[3] = min(span[2], value), max(span[3], value)
-                span[4] += value
-                span[5] += 1
+        """Note the minute of a stored measurement, for each of its quantities."""
+        quantities = self._changed.setdefault(event.device_id, {})
+        minute = floor_time(event.measured_at, MINUTE)
+        for name in event.values:
+            quantities.setdefault(name, set()).add(minute)
 
-    def take(self) -> dict[int, dict[str, dict[int, Span]]]:
-        """The spans since the last take, by device; starts afresh."""
-        spans, self._spans = self._spans, {}
-        return spans
+    def take(self) -> dict[int, dict[str, set[datetime]]]:
+        """The changed minutes since the last take, by device; starts afresh."""
+        changed, self._changed = self._changed, {}
+        return changed
 
 
-def points_json(spans: Mapping[str, Mapping[int, Span]]) -> str:
-    """A device's spans as the JSON of its "points" frame: quantity -> spans by time."""
-    parts = [
-        f'"{name}":[' + ",".join(_span_json(minutes[m]) for m in sorted(minutes)) + "]"
-        for name, minutes in sorted(spans.items())
-    ]
-    return "{" + ",".join(parts) + "}"
+def points_json(
+    view: DeviceView, now: datetime, changed: Mapping[str, Iterable[datetime]] | None = None
+) -> str:
+    """The device's "points" frame: the `changed` minutes, or (None) every minute held."""
+    window = first_minute(now)
+    parts = []
+    for name in sorted(changed if changed is not None else view.quantities):
+        quantity = view.quantities.get(name)
+        if quantity is None:
+            continue
+        minutes = sorted(
+            m
+            for m in (changed[name] if changed is not None else quantity.minutes)
+            if m >= window and m in quantity.minutes
+        )
+        rows = ",".join(_minute_json(m, quantity.minutes[m]) for m in minutes)
+        parts.append(f'"{name}":[{rows}]')
+    window_ms = int(window.timestamp()) * 1000
+    return f'{{"window":{window_ms},"quantities":{{{",".join(parts)}}}}}'
 
 
-def _span_json(span: Span) -> str:
-    return f"[{span[0]:.0f},{span[1]:.0f},{span[2]!r},{span[3]!r},{span[4]!r},{int(span[5])}]"
+def _minute_json(minute: datetime, aggregate: list[float]) -> str:
+    total, count, low, high = aggregate
+    return f"[{int(minute.timestamp()) * 1000},{low!r},{high!r},{total!r},{int(count)}]"

@@ -37,6 +37,10 @@ class Status(StrEnum):
     NEVER = "never"
 
 
+# One minute of one quantity: [sum, count, min, max], as the minute rollups hold it.
+Minute = list[float]
+
+
 @dataclass(slots=True)
 class QuantityView:
     """The latest value of one quantity and its last hour, minute by minute."""
@@ -44,7 +48,7 @@ class QuantityView:
     name: str
     value: float | None = None
     measured_at: datetime | None = None
-    minutes: dict[datetime, tuple[float, int]] = field(default_factory=dict)  # start -> sum, count
+    minutes: dict[datetime, Minute] = field(default_factory=dict)  # start -> aggregate
 
     @property
     def unit(self) -> str | None:
@@ -63,11 +67,17 @@ class QuantityView:
         if self.measured_at is None or at >= self.measured_at:
             self.value, self.measured_at = value, at
         minute = floor_time(at, MINUTE)
-        first = floor_time(now, MINUTE) - MINUTE * (SPARK_MINUTES - 1)
+        first = first_minute(now)
         if minute < first:
             return  # a backfilled reading older than the sparkline's hour
-        total, count = self.minutes.get(minute, (0.0, 0))
-        self.minutes[minute] = (total + value, count + 1)
+        aggregate = self.minutes.get(minute)
+        if aggregate is None:
+            self.minutes[minute] = [value, 1, value, value]
+        else:
+            aggregate[0] += value
+            aggregate[1] += 1
+            aggregate[2] = min(aggregate[2], value)
+            aggregate[3] = max(aggregate[3], value)
         if len(self.minutes) > 2 * SPARK_MINUTES:
             # Nobody may be watching (no render prunes them): keep it bounded anyway.
             self._forget_before(first)
@@ -78,14 +88,18 @@ class QuantityView:
 
     def sparkline(self, now: datetime) -> list[float | None]:
         """Means of the last SPARK_MINUTES minutes, oldest first; None where there was none."""
-        last = floor_time(now, MINUTE)
-        first = last - MINUTE * (SPARK_MINUTES - 1)
+        first = first_minute(now)
         self._forget_before(first)
         points: list[float | None] = []
         for i in range(SPARK_MINUTES):
-            total_count = self.minutes.get(first + MINUTE * i)
-            points.append(total_count[0] / total_count[1] if total_count else None)
+            aggregate = self.minutes.get(first + MINUTE * i)
+            points.append(aggregate[0] / aggregate[1] if aggregate else None)
         return points
+
+
+def first_minute(now: datetime) -> datetime:
+    """The oldest minute a view keeps at `now`: SPARK_MINUTES minutes up to now's."""
+    return floor_time(now, MINUTE) - MINUTE * (SPARK_MINUTES - 1)
 
 
 def rhythm(minutes: Sequence[tuple[datetime, int]]) -> list[float]:
@@ -144,16 +158,17 @@ class DeviceView:
     def restore(
         self,
         latest: Mapping[str, tuple[float, datetime]],
-        minutes: Mapping[str, Mapping[datetime, tuple[float, int]]],
+        minutes: Mapping[str, Mapping[datetime, tuple[float, int, float, float]]],
         heard_at: datetime | None,
         gaps: Sequence[float] = (),
     ) -> None:
-        """Start from stored state: latest values, the last hour's minutes, last seen,
-        and the gaps between its last readings (newest first, see `rhythm`)."""
+        """Start from stored state: latest values, the last hour's minutes (sum, count,
+        min, max), last seen, and the gaps between its last readings (newest first, see
+        `rhythm`)."""
         self.heard_at = heard_at
         for name, (value, at) in sorted(latest.items()):
             view = self.quantities[name] = QuantityView(name, value, at)
-            view.minutes.update(minutes.get(name, {}))
+            view.minutes.update((m, list(a)) for m, a in minutes.get(name, {}).items())
             if self.last_at is None or at > self.last_at:
                 self.last_at = at
         self.gaps.extend(reversed(gaps[:GAPS_KEPT]))

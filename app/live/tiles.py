@@ -2,8 +2,8 @@
 
 A tile is rendered once per change and kept; a tile that changed while nobody watched
 is marked stale and rendered when it is next asked for. A snapshot (the grid, or one
-device's tile) is encoded once per topic per change and shared: a thousand tabs
-opening at once cost one grid, not a thousand.
+device's tile and the minutes behind its charts) is encoded once per topic per change
+and shared: a thousand tabs opening at once cost one grid, not a thousand.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from app.live.frames import FrameEncoder
+from app.live.points import points_json
 from app.live.state import DeviceView
 from app.live.streams import HubStats
 
@@ -89,6 +90,9 @@ class Tiles:
             snapshot = b""
             if device_id in self._views:
                 snapshot = self._encode(f"tile-{device_id}", self.tile(device_id, now), last_id)
+                snapshot += self._encode(
+                    "points", points_json(self._views[device_id], now()), last_id
+                )
             snapshot += self._encode("resync", "{}", last_id)
         self._snapshots[topic] = snapshot
         return snapshot

@@ -1,19 +1,20 @@
 // Charts of the device page: one per quantity, the mean as a line and the minimum to
 // maximum as a band, from /api/v1/devices/{name}/series. Empty buckets are null, and
-// uPlot leaves a gap there instead of drawing a line across the outage. While the
-// range ends now, the points the server pushes (SSE "points") are folded into the
-// last bucket or start new ones, so the chart moves with the data.
+// uPlot leaves a gap there instead of drawing a line across the outage.
 //
-// Each points event is folded once: its id is remembered, so a replayed one changes
-// nothing. An answer older than the one a chart has drawn is dropped, and points that
-// come while a fetch runs are folded into its answer. The readings of the last second or so
-// reach the server's rollups a moment after their points are pushed, so the newest
-// bucket can be off by them after a fetch: a live chart fetches again a few seconds
-// after each new stream, and every minute, and is exact again.
+// While the range ends now, the stream keeps the newest buckets current. Its "points"
+// frames carry, for each minute that changed, that minute's whole aggregate as the
+// server's live view holds it ([minute ms, min, max, sum, count]); its snapshot carries
+// every minute of the last hour, and `window`, the first minute the server holds
+// completely. A bucket of at most an hour that starts at or after `window` is computed
+// from those minutes alone, exactly as the history computes it from the rollups, so a
+// chart and a fresh fetch agree: frames replace rather than add, and a replayed frame,
+// a frame that crosses a fetch, or a fetch that misses the last second's readings
+// change nothing. Wider buckets (ranges of months) move at the next fetch, every minute.
 (function () {
   "use strict";
-  var page, charts = [], folded = { run: "", sequence: 0 }, settleTimer = null;
-  var SETTLE_MS = 3000, RESYNC_MS = 60000, RELOAD_GUARD_MS = 30000;
+  var page, charts = [], liveWindow = 0;
+  var RESYNC_MS = 60000, RELOAD_GUARD_MS = 30000, MINUTE_MS = 60000, HOUR_S = 3600;
   var fullTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
   var clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
   var day = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
@@ -97,23 +98,17 @@
   function load(chart) {
     var params = seriesParams(chart);
     var attempt = chart.attempts = (chart.attempts || 0) + 1;
-    chart.inflight = chart.inflight || {};
-    chart.inflight[attempt] = [];  // points pushed while this fetch runs
     return fetch(api("series", params))
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (body) {
-        var waiting = chart.inflight[attempt];
         // An answer older than the one drawn is dropped; any newer one is drawn at
         // once (the first draw does not wait for a later fetch to come back).
-        if (!body || !waiting || attempt <= (chart.drawn || 0)) return;
-        Object.keys(chart.inflight).forEach(function (key) {
-          if (Number(key) <= attempt) delete chart.inflight[key];
-        });
+        if (!body || attempt <= (chart.drawn || 0)) return;
         chart.drawn = attempt;
         chart.unit = body.unit || "";
         chart.data = columns(body);
         chart.span = (Date.parse(body.to) - Date.parse(body.from)) / 1000;
-        waiting.forEach(function (span) { foldInto(chart, span); });
+        applyLive(chart);
         draw(chart);
         chart.csv.href = api("series.csv", params);
         params.delete("max_points");
@@ -123,60 +118,53 @@
       });
   }
 
-  // Pushed spans of readings, each within one minute (so within one bucket):
-  // [first ms, last ms, min, max, sum, count]. Fetches still running get them too, to
-  // fold into their answers.
-  function fold(chart, spans) {
-    var changed = false;
-    spans.forEach(function (span) {
-      Object.keys(chart.inflight || {}).forEach(function (key) { chart.inflight[key].push(span); });
-      changed = foldInto(chart, span) || changed;
-    });
-    if (changed) draw(chart);
-  }
-
-  function foldInto(chart, span) {
-    var d = chart.data;
-    if (!d || !d.width) return false;
-    var width = d.width, start = Math.floor(span[1] / 1000 / width) * width;
-    var last = d.t.length ? d.t[d.t.length - 1] : start - width;
-    if (start < last) return false;  // a late reading: the next reload shows it
-    if (start === last) {
-      var i = d.t.length - 1, n = d.count[i] || 0;
-      d.low[i] = d.low[i] === null ? span[2] : Math.min(d.low[i], span[2]);
-      d.high[i] = d.high[i] === null ? span[3] : Math.max(d.high[i], span[3]);
-      d.mean[i] = ((d.mean[i] || 0) * n + span[4]) / (n + span[5]);
-      d.count[i] = n + span[5];
-    } else {
-      for (var t = last + width; t < start; t += width) {  // silent buckets stay gaps
-        d.t.push(t); d.low.push(null); d.high.push(null); d.mean.push(null); d.count.push(0);
-      }
-      d.t.push(start); d.low.push(span[2]); d.high.push(span[3]);
-      d.mean.push(span[4] / span[5]); d.count.push(span[5]);
+  // The buckets the live minutes determine: from the first complete one on, for
+  // buckets of at most an hour (the server's live view keeps an hour of minutes).
+  function applyLive(chart) {
+    var d = chart.data, width = d && d.width;
+    if (!width || width > HOUR_S || !liveWindow || page.dataset.live !== "true") return false;
+    var minutes = Object.keys(chart.live).map(Number).sort(function (a, b) { return a - b; });
+    if (!minutes.length) return false;
+    var first = Math.ceil(liveWindow / 1000 / width) * width;  // whole buckets only
+    var newest = Math.floor(minutes[minutes.length - 1] / 1000 / width) * width;
+    var last = d.t.length ? d.t[d.t.length - 1] : newest - width;
+    for (var t = last + width; t <= newest; t += width) {  // silent buckets stay gaps
+      d.t.push(t); d.low.push(null); d.high.push(null); d.mean.push(null); d.count.push(0);
     }
-    while (d.t.length && d.t[0] < start - chart.span) {
+    var sums = {};
+    minutes.forEach(function (minute) {
+      var start = Math.floor(minute / 1000 / width) * width, m = chart.live[minute];
+      if (start < first) return;
+      var b = sums[start] || (sums[start] = [Infinity, -Infinity, 0, 0]);
+      b[0] = Math.min(b[0], m[0]); b[1] = Math.max(b[1], m[1]); b[2] += m[2]; b[3] += m[3];
+    });
+    for (var i = 0; i < d.t.length; i++) {
+      if (d.t[i] < first) continue;
+      var b = sums[d.t[i]];
+      d.low[i] = b ? b[0] : null; d.high[i] = b ? b[1] : null;
+      d.mean[i] = b ? b[2] / b[3] : null; d.count[i] = b ? b[3] : 0;
+    }
+    while (d.t.length && d.t[0] < d.t[d.t.length - 1] - chart.span) {
       d.t.shift(); d.low.shift(); d.high.shift(); d.mean.shift(); d.count.shift();
     }
     return true;
   }
 
-  // Event ids are "<run>-<sequence>"; a new run is a restarted server.
-  function parseId(id) {
-    var dash = (id || "").lastIndexOf("-");
-    return dash < 0 ? null : { run: id.slice(0, dash), sequence: Number(id.slice(dash + 1)) };
-  }
-
+  // {"window": ms, "quantities": {"temperature": [[minute ms, min, max, sum, count]]}}
   function onPoints(event) {
-    if (page.dataset.live !== "true") return;
-    var id = parseId(event.detail.lastEventId);
-    if (id && id.run === folded.run && id.sequence <= folded.sequence) return;  // a replay
-    if (id) folded = id;
-    var points = JSON.parse(event.detail.data);
+    var frame = JSON.parse(event.detail.data);
+    liveWindow = Math.max(liveWindow, frame.window || 0);
     var known = charts.map(function (chart) { return chart.quantity; });
-    var unknown = Object.keys(points).filter(function (q) { return known.indexOf(q) < 0; });
-    if (unknown.length && reloadOnce(unknown)) return;  // a quantity with no chart yet
+    var unknown = Object.keys(frame.quantities).filter(function (q) { return known.indexOf(q) < 0; });
+    if (unknown.length && page.dataset.live === "true" && reloadOnce(unknown)) return;
     charts.forEach(function (chart) {
-      if (points[chart.quantity]) fold(chart, points[chart.quantity]);
+      (frame.quantities[chart.quantity] || []).forEach(function (m) {
+        chart.live[m[0]] = [m[1], m[2], m[3], m[4]];
+      });
+      Object.keys(chart.live).forEach(function (minute) {  // what the server let go of
+        if (Number(minute) < liveWindow) delete chart.live[minute];
+      });
+      if (applyLive(chart)) draw(chart);
     });
   }
 
@@ -198,14 +186,10 @@
     page.dataset.from = new Date(now.getTime() - span).toISOString();
   }
 
-  function reload(event) {
-    var id = parseId(event && event.detail && event.detail.lastEventId);
-    if (id) folded = id;  // the snapshot stands for everything up to its id
-    if (page.dataset.live === "true") {
-      moveWindowToNow();
-      window.clearTimeout(settleTimer);
-      settleTimer = window.setTimeout(function () { charts.forEach(load); }, SETTLE_MS);
-    }
+  // A new stream (first connection, or a reconnect that needed a snapshot): its
+  // snapshot's points came just before; fetch the range up to now again.
+  function reload() {
+    if (page.dataset.live === "true") moveWindowToNow();
     charts.forEach(load);
   }
 
@@ -229,6 +213,13 @@
     });
   }
 
+  // What each chart holds (read by the browser tests).
+  window.chartData = function () {
+    return charts.map(function (chart) {
+      return Object.assign({ quantity: chart.quantity }, chart.data || {});
+    });
+  };
+
   // The readings each chart holds, summed (read by the browser tests).
   window.chartCounts = function () {
     return charts.reduce(function (sum, chart) {
@@ -245,7 +236,8 @@
         label: section.dataset.label,
         element: section.querySelector(".plot"),
         csv: section.querySelector("a[data-export=series]"),
-        raw: section.querySelector("a[data-export=raw]")
+        raw: section.querySelector("a[data-export=raw]"),
+        live: {}  // minute ms -> [min, max, sum, count], from the stream
       };
       charts.push(chart);
       load(chart);

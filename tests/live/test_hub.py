@@ -97,7 +97,11 @@ def test_a_new_stream_starts_with_retry_and_a_snapshot_of_the_page(clock: FakeCl
     assert text.index("a-device") < text.index("b-device")
     assert "21.5" in text
     page = drain(hub.open(device_topic(1), "c1", None))
-    assert events_in(page) == ["tile-1", "resync"]
+    assert events_in(page) == ["tile-1", "points", "resync"]
+    t0 = int(T0.timestamp() * 1000)
+    window = t0 - 59 * 60_000  # the hour of minutes the view holds, up to now's
+    minutes = f'{{"temperature":[[{t0},21.5,21.5,21.5,1]]}}'
+    assert f'data: {{"window":{window},"quantities":{minutes}}}\n'.encode() in page
 
 
 def test_a_reconnect_with_a_known_id_gets_only_what_it_missed(clock: FakeClock) -> None:
@@ -266,26 +270,26 @@ def test_a_device_page_gets_its_tile_and_new_points(clock: FakeClock) -> None:
     hub.tick()
     data = drain(page)
     assert events_in(data) == ["tile-1", "points"]
-    t0 = int((T0.timestamp()) * 1000)
-    assert f'data: {{"temperature":[[{t0},{t0 + 1000},20.0,22.0,42.0,2]]}}'.encode() in data
+    t0 = int(T0.timestamp() * 1000)
+    assert f'"quantities":{{"temperature":[[{t0},20.0,22.0,42.0,2]]}}}}'.encode() in data
 
 
-def test_points_are_spans_that_never_cross_a_minute(clock: FakeClock) -> None:
-    # A chart bucket is a whole number of minutes: a span across a minute's end would
-    # put readings of one bucket into the next.
+def test_points_carry_whole_minutes_and_only_the_minutes_that_changed(clock: FakeClock) -> None:
+    # A frame replaces the minutes it names: a chart computes its buckets from them as
+    # the history does from the rollups, whatever frames it saw twice or missed.
     hub = make_hub(clock)
     hub.load([DeviceView(1, "pi-1")])
     page = hub.open(device_topic(1), "c", None)
     drain(page)
     hub.apply(event(1, 59.5, temperature=20.0))
     hub.apply(event(1, 60.5, temperature=22.0))
-    hub.apply(event(1, 58.0, temperature=18.0))
     hub.tick()
-    t0 = int((T0.timestamp()) * 1000)
-    first = f"[{t0 + 58000},{t0 + 59500},18.0,20.0,38.0,2]"
-    second = f"[{t0 + 60500},{t0 + 60500},22.0,22.0,22.0,1]"
-    spans = f"[{first},{second}]"
-    assert f'data: {{"temperature":{spans}}}'.encode() in drain(page)
+    drain(page)
+    hub.apply(event(1, 58.0, temperature=18.0))  # the first minute again, the second not
+    hub.tick()
+    t0 = int(T0.timestamp() * 1000)
+    minutes = f'{{"temperature":[[{t0},18.0,20.0,38.0,2]]}}'
+    assert f'"quantities":{minutes}}}'.encode() in drain(page)
 
 
 def test_pings_reach_every_stream(clock: FakeClock) -> None:

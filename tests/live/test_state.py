@@ -72,7 +72,9 @@ def test_a_view_nobody_renders_stays_bounded_through_a_backfill() -> None:
 
 def test_restoring_keeps_the_rhythm_it_is_given() -> None:
     view = DeviceView(1, "pi")
-    minutes = {"temperature": {T0 + timedelta(minutes=m): (600.0, 30) for m in range(5)}}
+    minutes = {
+        "temperature": {T0 + timedelta(minutes=m): (600.0, 30, 19.0, 21.0) for m in range(5)}
+    }
     view.restore({"temperature": (20.0, T0)}, minutes, heard_at=T0, gaps=[2.0] * 12)
     assert view.interval == timedelta(seconds=2)
     assert view.quantities["temperature"].value == 20.0

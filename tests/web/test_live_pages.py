@@ -178,14 +178,18 @@ def test_the_series_api_and_its_csv_give_the_same_buckets(server: LiveServer) ->
         ).status_code
         == 201
     )
-    time.sleep(1.5)  # the rollups are written about once a second
     params = {
         "quantity": "temperature",
         "from": (now - timedelta(minutes=59)).isoformat(),
         "to": (now + timedelta(minutes=1)).isoformat(),
         "max_points": "60",
     }
-    series = httpx.get(server.url + "/api/v1/devices/greenhouse/series", params=params).json()
+    url = server.url + "/api/v1/devices/greenhouse/series"
+    deadline = time.monotonic() + 10
+    # The rollups are written about once a second after the readings are committed.
+    while sum(b["count"] for b in (series := httpx.get(url, params=params).json())["buckets"]) < 50:
+        assert time.monotonic() < deadline, "the rollups never caught up"
+        time.sleep(0.05)
     assert series["level"] == "minute" and series["bucket_seconds"] == 60
     assert len(series["buckets"]) <= 60
     gaps = [b for b in series["buckets"] if b["count"] == 0]
