@@ -187,9 +187,11 @@ def test_the_series_api_and_its_csv_give_the_same_buckets(server: LiveServer) ->
     url = server.url + "/api/v1/devices/greenhouse/series"
     deadline = time.monotonic() + 10
     # The rollups are written about once a second after the readings are committed.
-    while sum(b["count"] for b in (series := httpx.get(url, params=params).json())["buckets"]) < 50:
+    series = httpx.get(url, params=params).json()
+    while sum(b["count"] for b in series["buckets"]) < 50:
         assert time.monotonic() < deadline, "the rollups never caught up"
         time.sleep(0.05)
+        series = httpx.get(url, params=params).json()
     assert series["level"] == "minute" and series["bucket_seconds"] == 60
     assert len(series["buckets"]) <= 60
     gaps = [b for b in series["buckets"] if b["count"] == 0]
