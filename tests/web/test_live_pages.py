@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,10 +108,15 @@ def test_a_device_page_streams_its_tile_and_points(server: LiveServer) -> None:
     post_reading(server, token, temperature=20.0)
     with sse(server.url + "/events?device=" + quote("<b>greenhouse<b>")) as stream:
         assert next(stream).event == "tile-1"
+        snapshot = next(stream)
+        assert snapshot.event == "points" and '"temperature":[[' in snapshot.data
         assert next(stream).event == "resync"
         post_reading(server, token, temperature=21.0)
         points = next_event(stream, "points", deadline=2)
-        assert '"temperature":[' in points.data
+        # The minute that changed, whole: [minute, min, max, sum, count] of every reading
+        # in it (both readings, unless a minute ended between the two posts).
+        ((_, low, high, total, count),) = json.loads(points.data)["quantities"]["temperature"]
+        assert (low, high, total, count) in ((20.0, 21.0, 41.0, 2), (21.0, 21.0, 21.0, 1))
 
 
 def test_streams_are_refused_clearly(server: LiveServer) -> None:
