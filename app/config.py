@@ -122,6 +122,11 @@ class Settings(BaseModel):
     sse_queue_frames: int = Field(
         default=64, ge=2, description="Updates buffered per live viewer before it is dropped."
     )
+    sse_backlog_bytes: int = Field(
+        default=256 * 1024,
+        ge=16 * 1024,
+        description="Unsent bytes a live viewer may hold before one it takes nothing of ends it.",
+    )
     sse_send_timeout: float = Field(
         default=10.0, gt=0, description="Seconds a live viewer may take to accept an update."
     )

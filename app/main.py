@@ -96,6 +96,7 @@ def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
             replay_frames=settings.sse_replay_frames,
             replay_bytes=settings.sse_replay_bytes,
             queue_frames=settings.sse_queue_frames,
+            backlog_bytes=settings.sse_backlog_bytes,
             ping_seconds=settings.sse_ping_seconds,
             streams_per_client=settings.sse_streams_per_client,
             send_timeout=settings.sse_send_timeout,

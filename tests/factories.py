@@ -81,6 +81,7 @@ def make_hub(clock: FakeClock, **overrides: float) -> LiveHub:
         "replay_frames": 64,
         "replay_bytes": 1024 * 1024,
         "queue_frames": 8,
+        "backlog_bytes": 256 * 1024,
         "streams_per_client": 5,
         "send_timeout": 10.0,
     } | overrides
@@ -93,6 +94,7 @@ def make_hub(clock: FakeClock, **overrides: float) -> LiveHub:
         replay_frames=int(options["replay_frames"]),
         replay_bytes=int(options["replay_bytes"]),
         queue_frames=int(options["queue_frames"]),
+        backlog_bytes=int(options["backlog_bytes"]),
         streams_per_client=int(options["streams_per_client"]),
         send_timeout=options["send_timeout"],
     )

@@ -70,6 +70,7 @@ class LiveHub:
         replay_frames: int,
         replay_bytes: int,
         queue_frames: int,
+        backlog_bytes: int,
         ping_seconds: float,
         streams_per_client: int,
         send_timeout: float,
@@ -77,6 +78,7 @@ class LiveHub:
         self._clock = clock
         self._interval = refresh_interval
         self._queue_frames = queue_frames
+        self._backlog_bytes = backlog_bytes
         self._ping_seconds = ping_seconds
         self.send_timeout = send_timeout
         self.stats = HubStats()
@@ -248,7 +250,7 @@ class LiveHub:
         if self._closing:
             raise ServerClosing("the server is shutting down; reconnect in a moment")
         self.streams.check_room(client)
-        viewer = Viewer(topic, client, self._queue_frames)
+        viewer = Viewer(topic, client, self._queue_frames, self._backlog_bytes)
         # Browsers reconnect after `retry` ms: spread them so a restart is not a stampede.
         viewer.push(f"retry: {random.randint(1000, 4000)}\n\n".encode())  # noqa: S311
         # A replay needs the topic to have been rendered all along, and must fit in the

@@ -26,10 +26,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-# What a wired viewer may leave in its transport's buffer (bytes the kernel would not take)
-# before it is dropped if it takes nothing more: a client this far behind gets a
-# snapshot when it reconnects. A client that takes nothing at all is also ended by the
-# send timeout, whatever it holds.
+# The default of TELEMETRY_SSE_BACKLOG_BYTES: what a wired viewer may leave in its
+# transport's buffer (bytes the kernel would not take) before it is dropped if it takes
+# nothing more: a client this far behind gets a snapshot when it reconnects. A client
+# that takes nothing at all is also ended by the send timeout, whatever it holds.
 WIRE_BACKLOG = 256 * 1024
 
 
@@ -61,6 +61,7 @@ class Viewer:
         "_abort",
         "_acked",
         "_backlog",
+        "_backlog_limit",
         "_frames",
         "_limit",
         "_offer",
@@ -76,7 +77,9 @@ class Viewer:
         "topic",
     )
 
-    def __init__(self, topic: str, client: str, limit: int) -> None:
+    def __init__(
+        self, topic: str, client: str, limit: int, backlog_limit: int = WIRE_BACKLOG
+    ) -> None:
         self.topic = topic
         self.client = client
         self.closed = False
@@ -93,6 +96,7 @@ class Viewer:
         self._abort: Callable[[], None] | None = None
         self._wire: Wire | None = None
         self._backlog = 0  # bytes the transport held after the last write
+        self._backlog_limit = backlog_limit
         self._written = 0  # bytes written to the wire
         self._acked = 0  # of those, how many the client had acknowledged at the last look
 
@@ -200,7 +204,7 @@ class Viewer:
         # frame: one that reads slowly through a big frame (the grid of a large fleet)
         # is still moving, and only the send timeout may end it.
         before = wire.get_write_buffer_size()
-        if before > WIRE_BACKLOG and before >= self._backlog:
+        if before > self._backlog_limit and before >= self._backlog:
             self.overflowed = True
             self.stall()
             return False

@@ -53,13 +53,13 @@ def drain(far: socket.socket) -> bytes:
 
 
 async def wired_viewer(
-    transport: SocketWire, *queued: bytes
+    transport: SocketWire, *queued: bytes, backlog: int = WIRE_BACKLOG
 ) -> tuple[Viewer, asyncio.Task[bytes | None]]:
     """A viewer with `queued` frames sent through next(), then wired to `transport`.
 
     Also returns its stream's loop, which now only waits for the end.
     """
-    viewer = Viewer("overview", "c1", 8)
+    viewer = Viewer("overview", "c1", 8, backlog)
     for data in queued:
         viewer.push(data)
     viewer.offer_wire(lambda: transport)
@@ -96,17 +96,19 @@ async def test_a_viewer_offered_no_socket_keeps_its_queue() -> None:
     assert await asyncio.wait_for(waiting, 1) == b"event: tile-1\n\n"
 
 
+@pytest.mark.parametrize("backlog", [WIRE_BACKLOG, 64 * 1024])
 async def test_a_wired_viewer_whose_client_reads_nothing_is_cut_off_at_its_backlog(
-    wire: tuple[SocketWire, socket.socket],
+    wire: tuple[SocketWire, socket.socket], backlog: int
 ) -> None:
     transport, _ = wire
-    viewer, _ = await wired_viewer(transport)
+    viewer, _ = await wired_viewer(transport, backlog=backlog)
     frame = b"data: " + b"x" * 10_000 + b"\n\n"
     pushed = 0
     while viewer.push(frame):
         pushed += 1
-        assert pushed * len(frame) < WIRE_BACKLOG + (1 << 20), "never cut off"
-    assert pushed * len(frame) > WIRE_BACKLOG, "the socket's buffers hold some too"
+        held = transport.get_write_buffer_size()
+        assert held <= backlog + len(frame) + 16, "never more than one frame past the bound"
+    assert pushed * len(frame) > backlog, "the socket's buffers hold some too"
     assert viewer.overflowed and viewer.closed
     assert transport.is_closing(), "the connection is ended, its unsent bytes dropped"
     assert not viewer.push(frame)
