@@ -6,14 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from device.config import (
-    DEFAULT_SPOOL,
-    AgentConfig,
-    ConfigError,
-    load_config,
-    load_token,
-    require_server,
-)
+from device.config import ConfigError, load_config, load_token, require_server
+from device.options import DEFAULT_SPOOL, AgentConfig
 
 
 def _toml(tmp_path: Path, text: str) -> Path:

@@ -46,6 +46,10 @@ def test_a_thousand_failures_log_once_down_and_once_up(caplog: pytest.LogCapture
     assert [r.levelno for r in caplog.records] == [logging.WARNING, logging.INFO]
 
 
+def _state(health: DependencyHealth) -> tuple[bool, str | None, float | None, int]:
+    return health.down, health.reason, health.since, health.failures
+
+
 def test_state_says_what_failed_since_when_until_it_recovers() -> None:
     ticks = Ticks()
     changes: list[bool] = []
@@ -59,5 +63,5 @@ def test_state_says_what_failed_since_when_until_it_recovers() -> None:
     assert health.since == 100.0
     assert health.describe() == "failing since 2026-12-01T08:00:00Z: latest"
     health.succeeded()
-    assert (health.down, health.reason, health.since, health.failures) == (False, None, None, 0)
+    assert _state(health) == (False, None, None, 0)
     assert changes == [True, False]  # told of each change, not of each failure

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from device.answers import Verdict, classify
+from device.backoff import Backoff
 from device.clock import format_time
 from device.http import Response
-from device.sender import Backoff, DeliverySettings, Sender, encode_batch
+from device.sender import DeliverySettings, Sender, encode_batch
 from device.spool import Spool
-from tests.device.fakes import START, FakeClock, ModelServer
+from tests.device.fakes import START, FakeClock, IngestLimits, ModelServer
 
 SETTINGS = DeliverySettings(batch_size=10, send_rate=1.0, backoff_base=1.0, backoff_max=300.0)
 
@@ -33,8 +34,8 @@ def spool(tmp_path: Path) -> Spool:
 
 
 @pytest.fixture
-def server() -> ModelServer:
-    return ModelServer()
+def server(clock: FakeClock) -> ModelServer:
+    return ModelServer(now=clock.now)
 
 
 def _sender(
@@ -50,6 +51,18 @@ def _take(spool: Spool, count: int, **values: float) -> list[str]:
         spool.add(values or {"temperature": 20.0, "humidity": 40.0}, measured_at=moment)
         stamps.append(format_time(moment))
     return stamps
+
+
+class _StopWhenIdle(threading.Event):
+    """The sender's wake-up event, which ends its run when the sender has nothing to send."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self._stop = stop
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._stop.set()
+        return True
 
 
 def _drain(sender: Sender, steps: int = 100) -> list[float | None]:
@@ -166,8 +179,9 @@ def test_a_server_error_without_retry_after_backs_off(
 def test_413_halves_the_batch_and_delivers_everything(
     spool: Spool, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = ModelServer(max_batch=3)
     stamps = _take(spool, 10)
+    three = len(encode_batch(spool.next_batch(3)))  # bytes: a fourth reading is too many
+    server = ModelServer(now=clock.now, limits=IngestLimits(max_body_bytes=three))
     sender = _sender(spool, server, clock)
     with caplog.at_level(logging.INFO, logger="device.sender"):
         _drain(sender)
@@ -201,7 +215,7 @@ def test_422_naming_no_measurement_splits_until_the_bad_one_is_alone(
                 return Response(422, {}, b'{"detail": [{"loc": ["body"], "msg": "bad"}]}')
             return answer
 
-    server = Vague()
+    server = Vague(now=clock.now)
     _take(spool, 8)
     spool.add({"temperature": 999.0}, measured_at=START + timedelta(hours=1))
     sender = _sender(spool, server, clock)
@@ -212,17 +226,27 @@ def test_422_naming_no_measurement_splits_until_the_bad_one_is_alone(
     assert sender.batch_size == SETTINGS.batch_size, "only that batch was split"
 
 
+def test_a_device_over_its_quantities_has_only_the_reading_that_adds_one_dead_lettered(
+    spool: Spool, clock: FakeClock
+) -> None:
+    # The server's 422 for a device's quantity limit names no measurement (loc body.values).
+    server = ModelServer(now=clock.now, limits=IngestLimits(max_quantities=2))
+    stamps = _take(spool, 6)
+    spool.add({"pressure": 1000.0}, measured_at=START + timedelta(seconds=3, microseconds=1))
+    stamps += _take(spool, 2)
+    sender = _sender(spool, server, clock)
+    _drain(sender)
+    assert sorted({at for at, _ in server.stored}) == sorted(set(stamps))
+    (letter,) = spool.dead_letters()
+    assert letter.values == {"pressure": 1000.0}
+    assert "values: too many quantities" in letter.reason
+    assert sender.batch_size == SETTINGS.batch_size
+
+
 def test_a_batch_over_the_servers_limit_in_a_422_shrinks_the_batches(
     spool: Spool, clock: FakeClock
 ) -> None:
-    class Strict(ModelServer):
-        def post_json(self, path: str, body: bytes, headers: Mapping[str, str]) -> Response:
-            if len(json.loads(body)["measurements"]) > 4:
-                detail = [{"loc": ["body", "measurements"], "msg": "at most 4", "type": "too_long"}]
-                return Response(422, {}, json.dumps({"detail": detail}).encode())
-            return super().post_json(path, body, headers)
-
-    server = Strict()
+    server = ModelServer(now=clock.now, max_batch=4)
     stamps = _take(spool, 10)
     sender = _sender(spool, server, clock)
     _drain(sender)
@@ -302,17 +326,18 @@ def test_an_unforeseen_failure_backs_off_and_delivery_goes_on(
                 raise RuntimeError("something nobody foresaw")
             return super().post_json(path, body, headers)
 
-    server = Flaky()
+    server = Flaky(now=clock.now)
     stamps = _take(spool, 3)
-    stop, wake = threading.Event(), threading.Event()
-    sender = _sender(spool, server, clock, DeliverySettings(batch_size=10, idle_check=0.01))
-    guard = threading.Timer(0.5, stop.set)  # run() returns once stop is set
-    guard.start()
-    with caplog.at_level(logging.ERROR, logger="device.sender"):
-        sender.run(stop, wake)
-    guard.cancel()
+    stop = threading.Event()
+    sender = _sender(spool, server, clock)
+    with caplog.at_level(logging.INFO, logger="device.sender"):
+        sender.run(stop, _StopWhenIdle(stop))
     assert sorted({at for at, _ in server.stored}) == stamps
-    assert len([r for r in caplog.records if "nobody foresaw" in r.getMessage()]) == 1
+    failures = [r for r in caplog.records if "nobody foresaw" in r.getMessage()]
+    assert len(failures) == 1, "two failures, one line"
+    assert failures[0].levelno == logging.ERROR
+    assert "Traceback" in failures[0].getMessage()
+    assert any("works again" in r.getMessage() for r in caplog.records)
 
 
 def test_a_duplicate_answer_after_a_lost_one_counts_as_delivered(
@@ -345,7 +370,9 @@ def test_401_keeps_readings_logs_once_and_retries_slowly(
     assert "refused the token" in errors[0].getMessage()
     assert "telemetry device rotate" in errors[0].getMessage()
     assert spool.status().counters["sent"] == 2
-    recovered = [r for r in caplog.records if "delivering again" in r.getMessage()]
+    recovered = [
+        r for r in caplog.records if "accepts this agent's readings again" in r.getMessage()
+    ]
     assert len(recovered) == 1
 
 
