@@ -17,7 +17,7 @@ from device.clock import parse_time
 
 # The agent's own dependencies, shown by status whether or not they were noted yet.
 HEALTHS = ("delivery", "spooling")
-UNKNOWN = "unknown (not noted since the agent started)"
+UNKNOWN = "unknown (the agent has not noted it yet)"
 
 
 def health_note(name: str) -> str:

@@ -238,3 +238,20 @@ def test_each_command_takes_exactly_the_flags_its_options_list() -> None:
         for other in others:
             with pytest.raises(SystemExit):
                 parser.parse_args([command, other, "x"])
+
+
+def test_dead_letters_lists_at_most_its_limit_oldest_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "spool.db"
+    spool = Spool.open(path)
+    for i in range(3):
+        spool.add({"temperature": 20.0 + i}, measured_at=START + timedelta(seconds=i))
+    spool.dead_letter([(r, "no") for r in spool.next_batch(3)], status=422, at=START)
+    spool.close()
+    assert main(["dead-letters", "--spool", str(path), "--limit", "2"], {}) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == [
+        "2026-11-21T10:00:00.000000Z",
+        "2026-11-21T10:00:01.000000Z",
+    ]

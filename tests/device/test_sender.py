@@ -59,8 +59,10 @@ class _StopWhenIdle(threading.Event):
     def __init__(self, stop: threading.Event) -> None:
         super().__init__()
         self._stop = stop
+        self.timeouts: list[float | None] = []
 
     def wait(self, timeout: float | None = None) -> bool:
+        self.timeouts.append(timeout)
         self._stop.set()
         return True
 
@@ -430,3 +432,59 @@ def test_flush_returns_once_the_spool_is_empty(
     server.script = ["refuse", "503"]
     assert _sender(spool, server, clock).flush(threading.Event(), deadline=clock.mono + 60)
     assert spool.status().pending == 0
+
+
+@pytest.mark.parametrize(("retry_after", "waited"), [(10, 10.0), (11, 10.0), (3600, 10.0)])
+def test_retry_after_waits_no_longer_than_retry_after_max(
+    spool: Spool, clock: FakeClock, retry_after: int, waited: float
+) -> None:
+    _take(spool, 1)
+    server = ModelServer(now=clock.now, retry_after=retry_after)
+    server.script = ["429"]
+    settings = DeliverySettings(retry_after_max=10.0)
+    delay = _sender(spool, server, clock, settings).step()
+    assert delay is not None
+    assert waited <= delay <= waited * 1.2
+
+
+def test_retry_delays_grow_to_backoff_max_and_no_further(
+    spool: Spool, server: ModelServer, clock: FakeClock
+) -> None:
+    _take(spool, 1)
+    server.script = ["refuse"] * 40
+    sender = _sender(spool, server, clock, DeliverySettings(backoff_base=0.5, backoff_max=4.0))
+    delays = [sender.step() for _ in range(40)]
+    assert all(d is not None and 0 <= d <= 4.0 for d in delays)
+    assert max(d for d in delays if d is not None) > 3.0  # the ceiling reached the cap
+
+
+def test_a_batch_never_holds_more_than_the_servers_default_limit(
+    spool: Spool, server: ModelServer, clock: FakeClock
+) -> None:
+    _take(spool, 1001, temperature=20.0)  # one a second
+    clock.advance(1001)
+    sender = _sender(spool, server, clock, DeliverySettings(batch_size=5000))
+    assert sender.batch_size == 1000
+    _drain(sender)
+    assert [len(b) for b in server.batches] == [1000, 1]
+
+
+def test_an_idle_sender_looks_at_the_spool_again_after_idle_check(
+    spool: Spool, server: ModelServer, clock: FakeClock
+) -> None:
+    stop = threading.Event()
+    wake = _StopWhenIdle(stop)
+    _sender(spool, server, clock, DeliverySettings(idle_check=42.0)).run(stop, wake)
+    assert wake.timeouts == [42.0]
+
+
+def test_flush_gives_up_rather_than_wait_past_its_deadline(
+    spool: Spool, server: ModelServer, clock: FakeClock
+) -> None:
+    _take(spool, 1)
+    server.script = ["refuse"] * 100
+    sender = _sender(spool, server, clock, DeliverySettings(backoff_base=4.0, backoff_max=4.0))
+    deadline = clock.mono + 10
+    assert not sender.flush(threading.Event(), deadline=deadline)
+    assert clock.mono <= deadline, "no wait went past the deadline"
+    assert spool.status().pending == 1
