@@ -10,7 +10,7 @@
     401 403        refused       the token does not open the API
     anything else  misdirected   not the telemetry server's API (a wrong URL, a proxy)
 
-sender.py decides what to do about each verdict.
+sender.py decides what to do about each verdict; `explain` says it in the log.
 """
 
 from __future__ import annotations
@@ -127,3 +127,32 @@ def invalid_indices(response: Response, size: int) -> dict[int, str]:
             where = ".".join(str(part) for part in loc[3:]) or "measurement"
             found.setdefault(loc[2], []).append(f"{where}: {error.get('msg', '')}")
     return {index: "; ".join(messages) for index, messages in found.items()}
+
+
+def explain(verdict: Verdict, response: Response, server: str) -> str:
+    """What an answer that keeps the readings means, and what to do about it."""
+    detail = describe(response)
+    if verdict is Verdict.REFUSED:
+        return (
+            f"{server} refused the token ({response.status}: {detail}); readings are kept. "
+            "Check the token file, or issue a new token on the server with "
+            "`telemetry device rotate NAME`"
+        )
+    if verdict is Verdict.MISDIRECTED:
+        location = response.headers.get("location")
+        moved = f" (redirected to {location}: use that URL)" if location else ""
+        return (
+            f"unexpected answer {response.status} from {server}{moved}: {detail}; "
+            "check that `server` is the telemetry server's base URL; readings are kept"
+        )
+    return f"{server} answered {response.status}: {detail}; readings are kept"
+
+
+def explain_unacknowledged(response: Response, server: str) -> str:
+    """Why a 200/201 without the telemetry server's acknowledgement keeps the readings."""
+    return (
+        f"{server} answered {response.status} without the telemetry server's "
+        f"acknowledgement ({describe(response)}); readings are kept. Check that `server` is "
+        "the telemetry server's base URL and that no captive portal or proxy answers in "
+        "its place"
+    )

@@ -8,7 +8,6 @@ import logging
 import os
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,23 +15,22 @@ from typing import Any
 from device.clock import SystemClock
 from device.config import (
     EX_CONFIG,
-    AgentConfig,
     ConfigError,
     describe_config,
     load_config,
     load_token,
     require_server,
 )
-from device.http import Client
+from device.options import OPTIONS, AgentConfig, flag, variable
 from device.runner import (
     Agent,
     delivery_settings,
+    open_client,
     open_sensors,
     open_spool,
     run_until_signalled,
-    user_agent,
 )
-from device.sampler import RETRY_GAP, SensorHealth, read_sensor
+from device.sampler import RETRY_GAP, SensorPace, read_sensor
 from device.sender import Sender
 from device.sensors.base import SensorError, format_values
 from device.sensors.registry import KINDS, discover
@@ -42,14 +40,9 @@ from device.status import format_status
 
 Handler = Callable[[AgentConfig, argparse.Namespace, Mapping[str, str]], int]
 
-# Command-line flags that override an option: flag destination -> option name.
-OVERRIDES = {
-    "server": "server",
-    "token_file": "token_file",
-    "sensor": "sensors",
-    "interval": "interval",
-    "spool": "spool",
-}
+# Where argparse keeps an option's flag: apart from the commands' own arguments
+# (flush's --timeout is its deadline, not the `timeout` option).
+_DEST = "option_"
 
 
 def cmd_run(config: AgentConfig, _: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -66,7 +59,7 @@ def cmd_flush(config: AgentConfig, args: argparse.Namespace, environ: Mapping[st
     clock = SystemClock()
     spool = open_spool(config)
     stop = threading.Event()
-    client = Client(config.server, timeout=config.timeout, user_agent=user_agent())
+    client = open_client(config)
     try:
         sender = Sender(spool, client, token, clock, delivery_settings(config), wait=stop.wait)
         done = sender.flush(stop, deadline=clock.monotonic() + args.timeout)
@@ -92,8 +85,10 @@ def cmd_discover(config: AgentConfig, _: argparse.Namespace, __: Mapping[str, st
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
     if not devices:
+        buses = [kind.bus for kind in KINDS.values() if kind.bus is not None]
+        places = ", ".join(str(config.sysfs_root / bus.directory) for bus in buses)
         print(
-            f"\nNo sensor found under {config.sysfs_root}. Enable its driver in "
+            f"\nNo sensor found in {places}. Enable its driver in "
             "/boot/firmware/config.txt, e.g. dtoverlay=dht11,gpiopin=4 or "
             "dtoverlay=i2c-sensor,bme280, then reboot.",
             file=sys.stderr,
@@ -110,11 +105,11 @@ def cmd_read(config: AgentConfig, _: argparse.Namespace, __: Mapping[str, str]) 
         try:
             values = read_sensor(
                 sensor,
-                SensorHealth(),
+                SensorPace(),
                 clock,
                 deadline=clock.monotonic() + patience,
                 attempts=config.read_attempts,
-                wait=_sleep,
+                wait=threading.Event().wait,  # never set: waits the time out
             )
         except SensorError as exc:
             print(f"{sensor.kind} {sensor.name}: failed: {exc}")
@@ -172,9 +167,21 @@ def cmd_config(config: AgentConfig, _: argparse.Namespace, __: Mapping[str, str]
     return 0
 
 
-def _sleep(seconds: float) -> bool:
-    time.sleep(seconds)
-    return False
+def add_option_flags(parser: argparse.ArgumentParser, command: str) -> None:
+    """The flags of the options (options.py) that `command` takes, named after them."""
+    for name, option in OPTIONS.items():
+        if command not in option.commands:
+            continue
+        # argparse formats help with %: a literal one is doubled.
+        text = f"{option.help} [{variable(name)}]".replace("%", "%%")
+        parser.add_argument(
+            flag(name),
+            dest=_DEST + name,
+            action="append" if option.repeat else "store",
+            choices=option.choices or None,
+            metavar=None if option.choices else name.upper(),
+            help=text + (" (repeatable)" if option.repeat else ""),
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,47 +202,27 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, parents=[common], help=help_text, description=help_text)
         sub.set_defaults(handler=handler)
+        add_option_flags(sub, name)
         return sub
 
-    def server_flags(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--server", help="base URL of the server, e.g. https://telemetry.lan")
-        sub.add_argument("--token-file", help="file holding the device token")
-        sub.add_argument("--spool", help="the spool file")
-
-    run = add("run", cmd_run, "measure and deliver until stopped (SIGTERM)")
-    server_flags(run)
-    run.add_argument(
-        "--sensor", action="append", choices=list(KINDS), help="sensor kind (repeatable)"
-    )
-    run.add_argument("--interval", help="seconds between readings")
-
+    add("run", cmd_run, "measure and deliver until stopped (SIGTERM)")
     flush = add("flush", cmd_flush, "send every spooled reading now, then exit")
-    server_flags(flush)
     flush.add_argument("--timeout", type=float, default=300.0, help="give up after this long")
-
     add("discover", cmd_discover, "list the sensors the kernel exposes")
-    read = add("read", cmd_read, "read the sensors once and print the values (check the wiring)")
-    read.add_argument("--sensor", action="append", choices=list(KINDS), help="sensor kind")
-
+    add("read", cmd_read, "read the sensors once and print the values (check the wiring)")
     status = add("status", cmd_status, "show the spool, the last success and error, the counts")
-    status.add_argument("--spool", help="the spool file")
     status.add_argument("--json", action="store_true", help="print JSON")
-
     dead = add("dead-letters", cmd_dead_letters, "list the readings the server refused")
-    dead.add_argument("--spool", help="the spool file")
     dead.add_argument("--requeue", action="store_true", help="put them back in the spool")
     dead.add_argument("--limit", type=int, default=100, help="list at most this many")
-
-    add("config", cmd_config, "show every option and its value")
+    add("config", cmd_config, "show every option, its value, variable and flag")
     return parser
 
 
-def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        option: getattr(args, flag)
-        for flag, option in OVERRIDES.items()
-        if getattr(args, flag, None) is not None
-    }
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The options given as flags."""
+    given = {name: getattr(args, _DEST + name, None) for name in OPTIONS}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def configure_logging(level: str, environ: Mapping[str, str]) -> None:
@@ -251,7 +238,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     env = os.environ if environ is None else environ
     args = build_parser().parse_args(argv)
     try:
-        config = load_config(env, path=args.config, overrides=_overrides(args))
+        config = load_config(env, path=args.config, overrides=flag_overrides(args))
         configure_logging(config.log_level, env)
         handler: Handler = args.handler
         return handler(config, args, env)

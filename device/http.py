@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
+# The most of an answer read: the telemetry server's are far smaller (a 422 naming 50
+# errors is about 10 KiB); anything longer is another service's page, and is cut.
 MAX_RESPONSE_BYTES = 64 * 1024
 
 _STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
@@ -70,7 +72,14 @@ def check_url(url: str) -> str:
 class Client:
     """POSTs to one server over a kept-alive connection."""
 
-    def __init__(self, base_url: str, *, timeout: float, user_agent: str) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        user_agent: str,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+    ) -> None:
         self.base_url = check_url(base_url)
         parts = urlsplit(self.base_url)
         self._https = parts.scheme == "https"
@@ -79,6 +88,7 @@ class Client:
         self._prefix = parts.path
         self._timeout = timeout
         self._user_agent = user_agent
+        self._max_response_bytes = max_response_bytes
         self._connection: http.client.HTTPConnection | None = None
 
     def _connect(self) -> http.client.HTTPConnection:
@@ -118,7 +128,7 @@ class Client:
         connection = self._connection
         connection.request("POST", self._prefix + path, body=body, headers=dict(headers))
         answer = connection.getresponse()
-        data = answer.read(MAX_RESPONSE_BYTES)
+        data = answer.read(self._max_response_bytes)
         response = Response(
             status=answer.status,
             headers={name.lower(): value for name, value in answer.getheaders()},

@@ -20,8 +20,8 @@ from importlib import metadata
 from types import FrameType
 
 from device.clock import Clock, ClockPolicy, SystemClock
-from device.config import AgentConfig
 from device.http import Client
+from device.options import AgentConfig
 from device.sampler import Sampler
 from device.sender import DeliverySettings, Poster, Sender
 from device.sensors.base import Sensor
@@ -47,6 +47,18 @@ def delivery_settings(config: AgentConfig) -> DeliverySettings:
         send_rate=config.send_rate,
         backoff_base=config.backoff_base,
         backoff_max=config.backoff_max,
+        retry_after_max=config.retry_after_max,
+        refusal_log_interval=config.refusal_log_interval,
+    )
+
+
+def open_client(config: AgentConfig) -> Client:
+    """An HTTP client for the configured server."""
+    return Client(
+        config.server,
+        timeout=config.timeout,
+        user_agent=user_agent(),
+        max_response_bytes=config.answer_max_bytes,
     )
 
 
@@ -56,6 +68,7 @@ def open_spool(config: AgentConfig) -> Spool:
         config.spool,
         max_rows=config.spool_max_rows,
         max_dead_letters=config.dead_letter_max_rows,
+        busy_timeout=config.spool_busy_timeout,
     )
 
 
@@ -81,9 +94,7 @@ class Agent:
         self._token = token
         self._clock = clock or SystemClock()
         self._sensors = list(sensors) if sensors is not None else open_sensors(config, self._clock)
-        self._client = client or Client(
-            config.server, timeout=config.timeout, user_agent=user_agent()
-        )
+        self._client = client or open_client(config)
         self.stopping = threading.Event()
         self._wake = threading.Event()
         self.failed = False

@@ -3,7 +3,10 @@
 Per sensor and interval: a failed read is retried (no sooner than the driver allows,
 2 s for a DHT, and at least RETRY_GAP apart) while the interval has time left, up to
 `read_attempts` times; values outside the physical range are discarded as glitches.
-A sensor that fails a whole interval is reported once, and once more when it recovers.
+A sensor that fails a whole interval is reported once, and once more when it recovers;
+so is the spool when it cannot be written or is full: a DependencyHealth each, whose
+state is noted in the spool after every interval (when it changed) for
+`telemetry-agent status`.
 """
 
 from __future__ import annotations
@@ -13,35 +16,50 @@ import math
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from device.clock import Clock, ClockPolicy, ClockVerdict, format_time
+from device.clock import Clock, ClockPolicy, ClockVerdict
+from device.health import DependencyHealth
+from device.options import AgentConfig
 from device.sensors.base import Sensor, SensorError, Values, check_plausible
 from device.spool import Held, Spool
+from device.status import health_note
 
 logger = logging.getLogger(__name__)
 
 RETRY_GAP = 0.1
 DEFAULT_POLICY = ClockPolicy()
+_DEFAULTS = AgentConfig()
 
 
 @dataclass(slots=True)
-class SensorHealth:
-    """What the loop remembers about one sensor between reads."""
+class SensorPace:
+    """When a sensor was last read: the next attempt waits for its driver's interval."""
 
     last_attempt: float = -math.inf
-    failing: bool = False
-    failed_intervals: int = 0
-    noted: bool = False  # its state is in the spool's notes, for `status`
+
+
+@dataclass(slots=True)
+class _Watched:
+    """A sensor, when it was last read, and whether it works."""
+
+    sensor: Sensor
+    health: DependencyHealth
+    pace: SensorPace = field(default_factory=SensorPace)
 
 
 def _nothing() -> None:
     pass
 
 
+def _literal(text: object) -> str:
+    """`text` inside a DependencyHealth message, where braces are placeholders."""
+    return str(text).replace("{", "{{").replace("}", "}}")
+
+
 def read_sensor(
     sensor: Sensor,
-    health: SensorHealth,
+    pace: SensorPace,
     clock: Clock,
     *,
     deadline: float,
@@ -55,14 +73,14 @@ def read_sensor(
     error = SensorError("no attempt fitted in the interval")
     for attempt in range(max(1, attempts)):
         gap = max(sensor.min_interval, RETRY_GAP if attempt else 0.0)
-        ready = health.last_attempt + gap
+        ready = pace.last_attempt + gap
         now = clock.monotonic()
         if ready > now:
             if attempt and ready >= deadline:
                 break  # the next interval tries again
             if wait(ready - now):
                 return None
-        health.last_attempt = clock.monotonic()
+        pace.last_attempt = clock.monotonic()
         try:
             values = sensor.read()
             check_plausible(values)
@@ -85,11 +103,10 @@ class Sampler:
         *,
         interval: float,
         wait: Callable[[float], bool],
-        read_attempts: int = 3,
+        read_attempts: int = _DEFAULTS.read_attempts,
         policy: ClockPolicy = DEFAULT_POLICY,
         on_reading: Callable[[], None] = _nothing,
     ) -> None:
-        self._sensors = [(sensor, SensorHealth()) for sensor in sensors]
         self._spool = spool
         self._clock = clock
         self.interval = interval
@@ -99,86 +116,86 @@ class Sampler:
         self._on_reading = on_reading
         self._holding = False
         self._has_held = spool.held_count() > 0
-        self._dropping = 0
-        self._spool_failing = False
+        self._sensors = [_Watched(sensor, self._watch(sensor)) for sensor in sensors]
+        self._writes = self._dependency(
+            down=f"cannot write to the spool {_literal(spool.path)}: {{reason}}; readings are "
+            "lost until it works again (check free space and permissions)",
+            up="writing to the spool works again after {seconds:.0f} s; "
+            "{failures} reading(s) were lost",
+            down_level=logging.ERROR,
+        )
+        self._room = self._dependency(
+            down="{reason}: dropping the oldest to make room. Delivery is failing (see the "
+            "errors above); fix it, or raise spool_max_rows",
+            up="the spool has room again after {seconds:.0f} s; {failures} reading(s) taken "
+            "while it was full each pushed out the oldest",
+        )
+
+    def _dependency(
+        self, *, down: str, up: str, down_level: int = logging.WARNING
+    ) -> DependencyHealth:
+        return DependencyHealth(
+            logger,
+            down=down,
+            up=up,
+            down_level=down_level,
+            monotonic=self._clock.monotonic,
+            wall=self._clock.now,
+        )
+
+    def _watch(self, sensor: Sensor) -> DependencyHealth:
+        kind = _literal(sensor.kind)
+        return self._dependency(
+            down=f"sensor {kind} {{reason}}; its readings are skipped until it recovers",
+            up=f"sensor {kind} recovered after {{failures}} failed interval(s) ({{seconds:.0f}} s)",
+        )
 
     def sample(self, deadline: float) -> int:
         """Read each sensor once (with retries until `deadline`); returns readings spooled."""
         spooled = 0
-        for sensor, health in self._sensors:
-            values = self._read(sensor, health, deadline)
+        for watched in self._sensors:
+            values = self._read(watched, deadline)
             if values is None:
                 continue
             try:
                 self._spool_reading(values)
             except sqlite3.Error as exc:
-                if not self._spool_failing:
-                    logger.error(
-                        "cannot write to the spool %s: %s; readings are lost until it works "
-                        "again (check free space and permissions)",
-                        self._spool.path,
-                        exc,
-                    )
-                    self._spool_failing = True
-                continue
-            if self._spool_failing:
-                logger.info("writing to the spool works again")
-                self._spool_failing = False
-            spooled += 1
-            self._on_reading()
+                self._writes.failed(str(exc))
+            else:
+                self._writes.succeeded()
+                spooled += 1
+                self._on_reading()
+            state = next((h.describe() for h in (self._writes, self._room) if h.down), "ok")
+            self._note(health_note("spooling"), state)
         return spooled
 
-    def _read(self, sensor: Sensor, health: SensorHealth, deadline: float) -> Values | None:
+    def _read(self, watched: _Watched, deadline: float) -> Values | None:
+        sensor, health = watched.sensor, watched.health
         try:
             values = read_sensor(
                 sensor,
-                health,
+                watched.pace,
                 self._clock,
                 deadline=deadline,
                 attempts=self._attempts,
                 wait=self._wait,
             )
         except SensorError as exc:
-            self._failed(sensor, health, exc)
-            return None
-        if values is not None:
-            self._recovered(sensor, health)
+            health.failed(f"{sensor.name}: {exc}")
+            values = None
+        else:
+            if values is None:
+                return None  # asked to stop
+            health.succeeded()
+        state = health.describe() if health.down else f"ok ({sensor.name})"
+        self._note(f"sensor.{sensor.kind}", state)
         return values
 
-    def _failed(self, sensor: Sensor, health: SensorHealth, error: SensorError) -> None:
-        health.failed_intervals += 1
-        if health.failing:
-            return
-        health.failing = True
-        health.noted = True
-        message = str(error)
-        logger.warning(
-            "sensor %s %s is failing: %s; its readings are skipped until it recovers",
-            sensor.kind,
-            sensor.name,
-            message,
-        )
-        self._note_sensor(sensor, f"failing since {format_time(self._clock.now())}: {message}")
-
-    def _recovered(self, sensor: Sensor, health: SensorHealth) -> None:
-        if health.failing:
-            logger.info(
-                "sensor %s %s recovered after %d failed interval(s)",
-                sensor.kind,
-                sensor.name,
-                health.failed_intervals,
-            )
-        if health.failing or not health.noted:
-            self._note_sensor(sensor, f"ok ({sensor.name})")
-            health.noted = True
-        health.failing = False
-        health.failed_intervals = 0
-
-    def _note_sensor(self, sensor: Sensor, state: str) -> None:
+    def _note(self, name: str, state: str) -> None:
         try:
-            self._spool.note(f"sensor.{sensor.kind}", state)
-        except sqlite3.Error:
-            logger.debug("could not note the state of %s", sensor.kind)
+            self._spool.note_state(name, state)
+        except sqlite3.Error:  # the spool's own health says so, once
+            logger.debug("could not note %s in the spool", name)
 
     def _spool_reading(self, values: Values) -> None:
         verdict = self._policy.judge(self._clock)
@@ -216,21 +233,16 @@ class Sampler:
         self._holding = False
 
     def _track_drops(self, dropped: int) -> None:
-        if dropped and not self._dropping:
-            logger.warning(
-                "the spool is full (%d readings): dropping the oldest to make room. Delivery "
-                "is failing (see the errors above); fix it, or raise spool_max_rows",
-                self._spool.max_rows,
-            )
-        elif not dropped and self._dropping:
-            logger.info("the spool has room again; %d reading(s) were dropped", self._dropping)
-        self._dropping = self._dropping + dropped if dropped else 0
+        if dropped:
+            self._room.failed(f"the spool is full ({self._spool.max_rows} readings)")
+        else:
+            self._room.succeeded()
 
     def run(self, stop: threading.Event) -> None:
         """Sample every interval until `stop` is set; late ticks are skipped, not bunched."""
         start = self._clock.monotonic()
         tick = 0
-        for sensor, _ in self._sensors:
+        for sensor in (watched.sensor for watched in self._sensors):
             if sensor.min_interval > self.interval:
                 logger.warning(
                     "interval %g s is shorter than %s %s allows; it is read every %g s",

@@ -16,7 +16,9 @@ Every answer is classified (answers.py), and each verdict has one handling:
     anything else  misdirected   (a wrong URL, a proxy's page) as refused
 
 A reading leaves the spool only when the server stored it or refused that reading
-itself (dead letter); nothing is dropped because the server said no.
+itself (dead letter); nothing is dropped because the server said no. The delays are
+backoff.py's, the log of dead letters is refusals.py's, and the log of troubles (once
+when one starts, once when delivery works again) is delivery_health.py's.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from __future__ import annotations
 import json
 import logging
 import random
+import sqlite3
 import threading
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -34,19 +38,25 @@ from device.answers import (
     acknowledged_counts,
     classify,
     describe,
+    explain,
+    explain_unacknowledged,
     invalid_indices,
     names_too_many,
 )
+from device.backoff import RetryPolicy
 from device.clock import Clock
+from device.delivery_health import PERSON_MUST_ACT, DeliveryHealth
+from device.health import DependencyHealth
 from device.http import Response, TransportError
+from device.options import AgentConfig
+from device.refusals import RefusalLog
 from device.spool import Spool, Spooled
+from device.status import health_note
 
 logger = logging.getLogger(__name__)
 
 ENDPOINT = "/api/v1/measurements/batch"
 MAX_BATCH_SIZE = 1000  # the server's default limit
-# While the server keeps refusing readings, one log line at most this often (seconds).
-DEAD_LETTER_LOG_INTERVAL = 600.0
 
 
 class Poster(Protocol):
@@ -59,36 +69,20 @@ class Poster(Protocol):
         ...
 
 
+_DEFAULTS = AgentConfig()
+
+
 @dataclass(frozen=True, slots=True)
 class DeliverySettings:
-    """How the sender paces itself; the defaults suit a Pi, tests shrink the times."""
+    """How the sender paces itself: the options' defaults (options.py); tests shrink them."""
 
-    batch_size: int = 500
-    send_rate: float = 1.0  # requests per second at most: the catch-up pace
-    backoff_base: float = 1.0
-    backoff_max: float = 300.0
-    retry_after_max: float = 3600.0
-    idle_check: float = 60.0
-
-
-class Backoff:
-    """Exponential backoff with full jitter: uniform(0, min(max, base × 2^attempt))."""
-
-    def __init__(self, base: float, cap: float, rng: random.Random) -> None:
-        self._base = base
-        self._cap = cap
-        self._rng = rng
-        self.attempt = 0
-
-    def next(self) -> float:
-        """The next delay; each call doubles the ceiling up to the cap."""
-        ceiling = min(self._cap, self._base * 2 ** min(self.attempt, 32))
-        self.attempt += 1
-        return self._rng.uniform(0, ceiling)
-
-    def reset(self) -> None:
-        """Start again from the base after a success."""
-        self.attempt = 0
+    batch_size: int = _DEFAULTS.batch_size
+    send_rate: float = _DEFAULTS.send_rate  # requests per second at most: the catch-up pace
+    backoff_base: float = _DEFAULTS.backoff_base
+    backoff_max: float = _DEFAULTS.backoff_max
+    retry_after_max: float = _DEFAULTS.retry_after_max
+    refusal_log_interval: float = _DEFAULTS.refusal_log_interval
+    idle_check: float = 60.0  # seconds an idle sender sleeps unless a reading wakes it
 
 
 def encode_batch(readings: Sequence[Spooled]) -> bytes:
@@ -118,15 +112,24 @@ class Sender:
         self.settings = settings
         self._wait = wait
         self._rng = rng or random.Random()  # noqa: S311  (jitter, not secrets)
-        self._backoff = Backoff(settings.backoff_base, settings.backoff_max, self._rng)
+        self._retry = RetryPolicy(
+            settings.backoff_base, settings.backoff_max, settings.retry_after_max, self._rng
+        )
         self.batch_size = min(settings.batch_size, MAX_BATCH_SIZE)
-        self.state = Verdict.ACKNOWLEDGED
-        self._trouble_since = 0.0
+        self.state = Verdict.ACKNOWLEDGED  # the verdict of the latest answer
         self._next_request = 0.0
-        self._fault: str | None = None  # the last unexpected error, logged once
-        # Refusals since the last dead-letter log line: readings, readings dropped, latest.
-        self._refusals = (0, 0, "")
-        self._refusals_logged_at: float | None = None
+        self.health = DeliveryHealth(logger, clock, self._note_health)
+        self._refusals = RefusalLog(logger, clock.monotonic, settings.refusal_log_interval)
+        # Whatever nobody foresaw (a bug, a spool error): said once, with its traceback.
+        self._faults = DependencyHealth(
+            logger,
+            down="delivering failed unexpectedly; the readings are kept and delivery goes on "
+            "with backoff:\n{reason}",
+            up="delivering works again after {seconds:.0f} s of unexpected failures",
+            down_level=logging.ERROR,
+            monotonic=clock.monotonic,
+            wall=clock.now,
+        )
 
     def step(self) -> float | None:
         """Send the oldest batch; the seconds to wait before the next step, None if idle."""
@@ -146,14 +149,14 @@ class Sender:
             if verdict is Verdict.ACKNOWLEDGED:
                 counts = acknowledged_counts(response, _value_count(chunk))
                 if counts is None:
-                    return self._trouble(
-                        Verdict.MISDIRECTED, self._not_acknowledged(response), response
-                    )
+                    message = explain_unacknowledged(response, self._client.base_url)
+                    return self._trouble(Verdict.MISDIRECTED, message, response)
                 self._acknowledge(chunk, duplicates=counts[1])
             elif verdict in (Verdict.TOO_LARGE, Verdict.INVALID):
                 chunks[:0] = self._refused_content(chunk, response, verdict)
             else:
-                return self._trouble(verdict, self._explain(verdict, response), response)
+                message = explain(verdict, response, self._client.base_url)
+                return self._trouble(verdict, message, response)
         return 0.0
 
     def _pace(self) -> bool:
@@ -166,16 +169,9 @@ class Sender:
 
     def _acknowledge(self, chunk: Sequence[Spooled], *, duplicates: int) -> None:
         self._spool.acknowledge([r.id for r in chunk], duplicates=duplicates, at=self._clock.now())
-        self._backoff.reset()
-        if self.state is not Verdict.ACKNOWLEDGED:
-            outage = self._clock.monotonic() - self._trouble_since
-            logger.info(
-                "delivering again after %.0f s (%s); %d readings still to send",
-                outage,
-                self.state.value,
-                self._spool.status().pending,
-            )
-            self.state = Verdict.ACKNOWLEDGED
+        self._retry.reset()
+        self.state = Verdict.ACKNOWLEDGED
+        self.health.delivered()
 
     def _refused_content(
         self, chunk: list[Spooled], response: Response, verdict: Verdict
@@ -211,103 +207,41 @@ class Sender:
         moved, dropped = self._spool.dead_letter(
             refused, status=response.status, at=self._clock.now()
         )
-        count, lost, _ = self._refusals
-        self._refusals = (count + moved, lost + dropped, f"{response.status}: {refused[-1][1]}")
-        self._report_refusals()
-
-    def _report_refusals(self, *, now_or_never: bool = False) -> None:
-        """Log the refusals not yet logged: at once the first time, then at most every
-        DEAD_LETTER_LOG_INTERVAL (or now, with now_or_never, when the sender stops)."""
-        count, lost, latest = self._refusals
-        if not count and not lost:
-            return
-        now = self._clock.monotonic()
-        logged = self._refusals_logged_at
-        if not now_or_never and logged is not None and now - logged < DEAD_LETTER_LOG_INTERVAL:
-            return  # a server refusing every reading must not write a log line for each
-        self._refusals, self._refusals_logged_at = (0, 0, ""), now
-        logger.warning(
-            "the server refused %d reading(s)%s (the latest: %s); they are kept in the "
-            "dead-letter table (`telemetry-agent dead-letters` lists them, `--requeue` sends "
-            "them again)%s",
-            count,
-            "" if logged is None else f" in the last {now - logged:.0f} s",
-            latest,
-            f"; the table is full, so its {lost} oldest were dropped: look at why the server "
-            "refuses them"
-            if lost
-            else "",
-        )
-
-    def _not_acknowledged(self, response: Response) -> str:
-        return (
-            f"{self._client.base_url} answered {response.status} without the telemetry "
-            f"server's acknowledgement ({describe(response)}); readings are kept. Check that "
-            "`server` is the telemetry server's base URL and that no captive portal or proxy "
-            "answers in its place"
-        )
-
-    def _explain(self, verdict: Verdict, response: Response) -> str:
-        detail = describe(response)
-        server = self._client.base_url
-        if verdict is Verdict.REFUSED:
-            return (
-                f"{server} refused the token ({response.status}: {detail}); readings are kept. "
-                "Check the token file, or issue a new token on the server with "
-                "`telemetry device rotate NAME`"
-            )
-        if verdict is Verdict.MISDIRECTED:
-            location = response.headers.get("location")
-            moved = f" (redirected to {location}: use that URL)" if location else ""
-            return (
-                f"unexpected answer {response.status} from {server}{moved}: {detail}; "
-                "check that `server` is the telemetry server's base URL; readings are kept"
-            )
-        return f"{server} answered {response.status}: {detail}; readings are kept"
+        self._refusals.refused(moved, dropped, f"{response.status}: {refused[-1][1]}")
 
     def _trouble(self, verdict: Verdict, message: str, response: Response | None) -> float:
         """Record a failed attempt; returns how long to wait before the next one."""
         retry_after = response.retry_after(self._clock.now()) if response is not None else None
-        if retry_after is not None:
-            retry_after = min(retry_after, self.settings.retry_after_max)
-        if verdict in (Verdict.REFUSED, Verdict.MISDIRECTED):
-            delay = self.settings.backoff_max  # a person has to act; do not hammer meanwhile
-        elif verdict is Verdict.THROTTLED and retry_after is not None:
-            # At least what the server asked, spread so that a fleet does not come back at once.
-            delay = retry_after * self._rng.uniform(1.0, 1.2)
-        else:
-            delay = max(self._backoff.next(), retry_after or 0.0)
-        if verdict is not self.state:
-            level = logging.INFO if verdict is Verdict.THROTTLED else logging.WARNING
-            if verdict in (Verdict.REFUSED, Verdict.MISDIRECTED):
-                level = logging.ERROR
-            logger.log(level, "%s; next attempt in %.1f s", message, delay)
-            if self.state is Verdict.ACKNOWLEDGED:
-                self._trouble_since = self._clock.monotonic()
-            self.state = verdict
+        delay = self._retry.after(verdict, retry_after)
+        self.state = verdict
+        self.health.failed(verdict, message)
         self._spool.note_error(message, self._clock.now())
         return delay
+
+    def _note_health(self, state: str) -> None:
+        try:
+            self._spool.note_state(health_note("delivery"), state)
+        except sqlite3.Error as exc:  # the sampler says so: it writes the readings
+            logger.debug("could not note the delivery state in the spool: %s", exc)
 
     def run(self, stop: threading.Event, wake: threading.Event) -> None:
         """Deliver until `stop` is set; `wake` is set whenever a reading is spooled."""
         try:
             self._deliver_until(stop, wake)
         finally:
-            self._report_refusals(now_or_never=True)
+            self._refusals.report(now_or_never=True)
 
     def _deliver_until(self, stop: threading.Event, wake: threading.Event) -> None:
         while not stop.is_set():
             try:
                 delay = self.step()
-                self._report_refusals()
-                self._fault = None
+                self._refusals.report()
+                self._faults.succeeded()
             except Exception as exc:
                 # Whatever went wrong (the spool, an answer nobody foresaw), the readings
                 # are still spooled: back off and try again, never stop delivering.
-                delay = self._backoff.next()
-                if str(exc) != self._fault:
-                    self._fault = str(exc)
-                    logger.exception("delivering failed: %s; retrying in %.1f s", exc, delay)
+                delay = self._retry.after_fault()
+                self._faults.failed("".join(traceback.format_exception(exc)).rstrip())
             if delay is None:
                 wake.wait(self.settings.idle_check)
                 wake.clear()
@@ -319,14 +253,14 @@ class Sender:
         try:
             return self._flush_until(stop, deadline)
         finally:
-            self._report_refusals(now_or_never=True)
+            self._refusals.report(now_or_never=True)
 
     def _flush_until(self, stop: threading.Event, deadline: float) -> bool:
         while not stop.is_set():
             delay = self.step()
             if delay is None:
                 return True
-            if self.state in (Verdict.REFUSED, Verdict.MISDIRECTED):
+            if self.state in PERSON_MUST_ACT:
                 return False
             if self._clock.monotonic() + delay > deadline:
                 return False

@@ -1,8 +1,9 @@
 """The spool: every reading is written here, durably, before any attempt to send it.
 
-The file, its tables and how it is opened are in spool_file.py. The sampler and the
-sender each open a connection; every change is one short IMMEDIATE transaction, so
-neither waits long for the other, and the counters are kept exact with it.
+The file, its tables and how it is opened are in spool_file.py; the readings the
+server refused are in dead_letters.py. The sampler and the sender each open a
+connection; every change is one short IMMEDIATE transaction, so neither waits long for
+the other, and the counters are kept exact with it.
 """
 
 from __future__ import annotations
@@ -10,19 +11,23 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from device.clock import date_held, format_time
+from device.dead_letters import DeadLetter, DeadLetters
 from device.spool_file import (
+    BUSY_TIMEOUT_SECONDS,
     COUNTERS,
     DEFAULT_MAX_DEAD_LETTERS,
     DEFAULT_MAX_ROWS,
+    bump,
     connect,
     connect_readonly,
+    counter,
+    write,
 )
 from device.status import SpoolStatus
 
@@ -44,18 +49,6 @@ class Held:
     boottime: float
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A reading the server refused, and why."""
-
-    id: int
-    measured_at: str
-    values: dict[str, float]
-    status: int
-    reason: str
-    dead_at: str
-
-
 def encode_values(values: Mapping[str, float]) -> str:
     """The payload text of a reading; every value a float, as the server requires."""
     return json.dumps(
@@ -72,7 +65,8 @@ class Spool:
         self._db = db
         self.path = path
         self.max_rows = max_rows
-        self.max_dead_letters = max_dead
+        self._dead = DeadLetters(db, max_dead)
+        self._states: dict[str, str] = {}  # the notes note_state wrote through this connection
 
     @classmethod
     def open(
@@ -81,11 +75,12 @@ class Spool:
         *,
         max_rows: int = DEFAULT_MAX_ROWS,
         max_dead_letters: int = DEFAULT_MAX_DEAD_LETTERS,
+        busy_timeout: float = BUSY_TIMEOUT_SECONDS,
     ) -> Spool:
         """Open (and create if needed) the spool at `path` for reading and writing."""
         if max_rows < 1 or max_dead_letters < 1:
             raise ValueError("the spool's caps must be at least 1")
-        return cls(connect(path), path, max_rows, max_dead_letters)
+        return cls(connect(path, busy_timeout), path, max_rows, max_dead_letters)
 
     @classmethod
     def open_readonly(cls, path: Path) -> Spool:
@@ -95,27 +90,6 @@ class Spool:
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock up front: no deadlock upgrading a read lock.
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-
-    def _bump(self, db: sqlite3.Connection, name: str, by: int) -> None:
-        if by:
-            db.execute("UPDATE counters SET value = value + ? WHERE name = ?", (by, name))
-
-    def _counter(self, db: sqlite3.Connection, name: str) -> int:
-        row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-        return int(row[0]) if row else 0
 
     def add(
         self,
@@ -129,28 +103,28 @@ class Spool:
             raise ValueError("a reading is either timestamped or held, not both or neither")
         payload = encode_values(values)
         stamp = format_time(measured_at) if measured_at is not None else None
-        with self._write() as db:
+        with write(self._db) as db:
             dropped = self._make_room(db, 1)
             db.execute(
                 "INSERT INTO readings (measured_at, boot_id, boottime, payload) "
                 "VALUES (?, ?, ?, ?)",
                 (stamp, held.boot_id if held else None, held.boottime if held else None, payload),
             )
-            self._bump(db, "taken", 1)
-            self._bump(db, "rows", 1)
+            bump(db, "taken", 1)
+            bump(db, "rows", 1)
         return dropped
 
     def _make_room(self, db: sqlite3.Connection, rows: int) -> int:
         """Drop the oldest readings so that `rows` more fit under the cap; returns how many."""
-        excess = self._counter(db, "rows") - self.max_rows + rows
+        excess = counter(db, "rows") - self.max_rows + rows
         if excess <= 0:
             return 0
         dropped = db.execute(
             "DELETE FROM readings WHERE id IN (SELECT id FROM readings ORDER BY id LIMIT ?)",
             (excess,),
         ).rowcount
-        self._bump(db, "dropped", dropped)
-        self._bump(db, "rows", -dropped)
+        bump(db, "dropped", dropped)
+        bump(db, "rows", -dropped)
         return int(dropped)
 
     def held_count(self) -> int:
@@ -160,7 +134,7 @@ class Spool:
 
     def date_held(self, boot_id: str, boottime_now: float, now: datetime) -> tuple[int, int]:
         """Date the held readings of this boot; drop earlier boots'. Returns (dated, undatable)."""
-        with self._write() as db:
+        with write(self._db) as db:
             rows = db.execute(
                 "SELECT id, boot_id, boottime FROM readings WHERE measured_at IS NULL"
             ).fetchall()
@@ -172,8 +146,8 @@ class Spool:
             db.executemany("UPDATE readings SET measured_at = ? WHERE id = ?", dated)
             lost = [(id_,) for id_, boot, boottime in rows if boot != boot_id or boottime is None]
             undatable = db.executemany("DELETE FROM readings WHERE id = ?", lost).rowcount
-            self._bump(db, "undatable", undatable)
-            self._bump(db, "rows", -undatable)
+            bump(db, "undatable", undatable)
+            bump(db, "rows", -undatable)
         return len(dated), max(undatable, 0)
 
     def next_batch(self, limit: int) -> list[Spooled]:
@@ -187,81 +161,33 @@ class Spool:
 
     def acknowledge(self, ids: Sequence[int], *, duplicates: int, at: datetime) -> int:
         """Forget readings the server stored; returns how many were still spooled."""
-        with self._write() as db:
+        with write(self._db) as db:
             deleted = db.executemany("DELETE FROM readings WHERE id = ?", [(i,) for i in ids])
             count = max(deleted.rowcount, 0)
-            self._bump(db, "sent", count)
-            self._bump(db, "rows", -count)
-            self._bump(db, "duplicates", duplicates)
+            bump(db, "sent", count)
+            bump(db, "rows", -count)
+            bump(db, "duplicates", duplicates)
             self._set_note(db, "last_success_at", format_time(at))
         return count
+
+    @property
+    def max_dead_letters(self) -> int:
+        """Dead letters kept at most."""
+        return self._dead.max_rows
 
     def dead_letter(
         self, refused: Sequence[tuple[Spooled, str]], *, status: int, at: datetime
     ) -> tuple[int, int]:
-        """Move readings the server refused to the dead-letter table, with its reasons.
-
-        Returns (moved, dropped): past the table's cap its oldest rows are dropped, and
-        counted, so that a server refusing everything cannot fill the disk.
-        """
-        moved = dropped = 0
-        with self._write() as db:
-            for reading, reason in refused:
-                if db.execute("DELETE FROM readings WHERE id = ?", (reading.id,)).rowcount:
-                    db.execute(
-                        "INSERT INTO dead_letters (measured_at, payload, status, reason, dead_at) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (reading.measured_at, reading.payload, status, reason, format_time(at)),
-                    )
-                    moved += 1
-            self._bump(db, "dead_lettered", moved)
-            self._bump(db, "rows", -moved)
-            excess = self._dead_count(db) - self.max_dead_letters
-            if excess > 0:
-                db.execute(
-                    "DELETE FROM dead_letters WHERE id IN "
-                    "(SELECT id FROM dead_letters ORDER BY id LIMIT ?)",
-                    (excess,),
-                )
-                self._bump(db, "dead_letter_dropped", excess)
-                dropped = excess
-        return moved, dropped
-
-    def _dead_count(self, db: sqlite3.Connection) -> int:
-        return int(db.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
+        """Move readings the server refused to the dead letters; (moved, dropped past the cap)."""
+        return self._dead.move(refused, status=status, at=at)
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """The oldest `limit` dead letters."""
-        rows = self._db.execute(
-            "SELECT id, measured_at, payload, status, reason, dead_at FROM dead_letters "
-            "ORDER BY id LIMIT ?",
-            (limit,),
-        ).fetchall()
-        return [DeadLetter(i, m, json.loads(p), s, r, d) for i, m, p, s, r, d in rows]
+        return self._dead.oldest(limit)
 
     def requeue_dead_letters(self) -> tuple[int, int]:
-        """Put dead letters back in the spool, unchanged, to be sent again.
-
-        Only into the room the spool has: readings waiting to be delivered are never
-        dropped to make room for ones the server refused. Returns (requeued, still
-        dead-lettered).
-        """
-        with self._write() as db:
-            room = max(0, self.max_rows - self._counter(db, "rows"))
-            ids = [
-                row[0]
-                for row in db.execute("SELECT id FROM dead_letters ORDER BY id LIMIT ?", (room,))
-            ]
-            db.executemany(
-                "INSERT INTO readings (measured_at, payload) "
-                "SELECT measured_at, payload FROM dead_letters WHERE id = ?",
-                [(i,) for i in ids],
-            )
-            db.executemany("DELETE FROM dead_letters WHERE id = ?", [(i,) for i in ids])
-            self._bump(db, "requeued", len(ids))
-            self._bump(db, "rows", len(ids))
-            left = self._dead_count(db)
-        return len(ids), left
+        """Put dead letters back in the spool's room; (requeued, still dead-lettered)."""
+        return self._dead.requeue(self.max_rows)
 
     def _set_note(self, db: sqlite3.Connection, name: str, value: str) -> None:
         db.execute(
@@ -272,12 +198,20 @@ class Spool:
 
     def note(self, name: str, value: str) -> None:
         """Remember a fact for `status` (a sensor's state, for example)."""
-        with self._write() as db:
+        with write(self._db) as db:
             self._set_note(db, name, value)
+
+    def note_state(self, name: str, state: str) -> None:
+        """Note a dependency's state for `status`, unless it is what this connection last
+        wrote there: its first state always replaces what an earlier run left."""
+        if self._states.get(name) == state:
+            return
+        self.note(name, state)
+        self._states[name] = state
 
     def note_error(self, message: str, at: datetime) -> None:
         """Remember the latest delivery error for `status`."""
-        with self._write() as db:
+        with write(self._db) as db:
             self._set_note(db, "last_error", message)
             self._set_note(db, "last_error_at", format_time(at))
 
@@ -292,7 +226,7 @@ class Spool:
             oldest = db.execute(
                 "SELECT measured_at FROM readings WHERE measured_at IS NOT NULL ORDER BY id LIMIT 1"
             ).fetchone()
-            dead = self._dead_count(db)
+            dead = self._dead.count()
             pages = db.execute("PRAGMA page_count").fetchone()[0]
             page_size = db.execute("PRAGMA page_size").fetchone()[0]
         finally:

@@ -14,11 +14,15 @@ survives a crash or a power cut; readers of `status` open it read-only.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 SCHEMA_VERSION = 1
 DEFAULT_MAX_ROWS = 500_000
 DEFAULT_MAX_DEAD_LETTERS = 10_000
+# How long a write waits for the other loop's transaction before it fails (each lasts
+# milliseconds; waiting longer only hides a stuck process).
 BUSY_TIMEOUT_SECONDS = 10.0
 
 _SCHEMA = """
@@ -57,15 +61,41 @@ COUNTERS = (
 )
 
 
+@contextmanager
+def write(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One short write transaction; IMMEDIATE takes the write lock up front, so a reader
+    never deadlocks upgrading its lock."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def bump(db: sqlite3.Connection, name: str, by: int) -> None:
+    """Add `by` to counter `name`, within the caller's transaction."""
+    if by:
+        db.execute("UPDATE counters SET value = value + ? WHERE name = ?", (by, name))
+
+
+def counter(db: sqlite3.Connection, name: str) -> int:
+    """The value of counter `name`."""
+    row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
 class SpoolError(Exception):
     """The spool cannot be opened or used; the message says what to do."""
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> sqlite3.Connection:
     """A read-write connection to the spool at `path`, created if needed."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
+        db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
         mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         db.execute("PRAGMA synchronous=FULL")
         version = db.execute("PRAGMA user_version").fetchone()[0]

@@ -1,4 +1,10 @@
-"""What `telemetry-agent status` shows: the spool's counts and notes, as JSON or for people."""
+"""What `telemetry-agent status` shows: the spool's counts and notes, as JSON or for people.
+
+The running agent keeps its dependencies' states in the spool's notes, written when
+they change (DependencyHealth's on_change): `health.delivery` (readings reach the
+server), `health.spooling` (readings are written to the spool) and `sensor.<kind>`.
+`status`, a separate process, reads them from there.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,15 @@ from datetime import datetime
 from typing import Any
 
 from device.clock import parse_time
+
+# The agent's own dependencies, shown by status whether or not they were noted yet.
+HEALTHS = ("delivery", "spooling")
+UNKNOWN = "unknown (the agent has not noted it yet)"
+
+
+def health_note(name: str) -> str:
+    """The spool note holding the state of dependency `name`."""
+    return f"health.{name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +41,7 @@ class SpoolStatus:
     def as_dict(self) -> dict[str, Any]:
         """The JSON form of `telemetry-agent status --json`."""
         sensors = {k[len("sensor.") :]: v for k, v in self.notes.items() if k.startswith("sensor.")}
+        health = {name: self.notes.get(health_note(name)) for name in HEALTHS}
         return {
             "spool": self.path,
             "size_bytes": self.size_bytes,
@@ -44,6 +60,7 @@ class SpoolStatus:
             "last_success": self.notes.get("last_success_at"),
             "last_error": self.notes.get("last_error"),
             "last_error_at": self.notes.get("last_error_at"),
+            "health": health,
             "sensors": sensors,
         }
 
@@ -74,6 +91,8 @@ def format_status(status: SpoolStatus, now: datetime) -> str:
         f"last error     {_ago(data['last_error_at'], now)}"
         + (f"\n               {data['last_error']}" if data["last_error"] else ""),
     ]
+    for name, state in data["health"].items():
+        lines.append(f"{name:<15}{state or UNKNOWN}")
     for kind, state in sorted(data["sensors"].items()):
         lines.append(f"{'sensor ' + kind:<15} {state}")
     return "\n".join(lines)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from device.cli import main
-from device.config import EX_CONFIG
+from device.cli import build_parser, flag_overrides, main
+from device.config import EX_CONFIG, load_config
+from device.options import OPTIONS, AgentConfig, flag
 from device.spool import Spool
 from tests.device.fakes import START, SysfsTree
 
@@ -161,3 +163,95 @@ def test_a_bad_configuration_file_exits_78(
     path.write_text("interval = -1\n")
     assert main(["run", "--config", str(path)], {}) == EX_CONFIG
     assert "agent.toml: interval: must be between" in capsys.readouterr().err
+
+
+def test_discover_and_read_take_a_copied_sysfs_tree_from_the_flag(
+    tree: SysfsTree, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree.hwmon(0, "sht3x", temp1_input=22125, humidity1_input=45500)
+    root = str(tree.root)
+    assert main(["discover", "--sysfs-root", root], {}) == 0
+    out = capsys.readouterr().out
+    assert f"hwmon      sht3x        temperature, humidity            {root}/sys/class/hwmon" in out
+    assert main(["read", "--sysfs-root", root, "--sensor", "hwmon"], {}) == 0
+    assert capsys.readouterr().out == "hwmon sht3x: temperature=22.125 °C, humidity=45.5 %RH\n"
+
+
+def test_the_sysfs_root_flag_wins_over_the_variable(
+    tree: SysfsTree, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = {"TELEMETRY_AGENT_SYSFS_ROOT": str(tmp_path / "nothing")}
+    assert main(["discover", "--sysfs-root", str(tree.root)], empty) == 0
+    assert "dht11@4" in capsys.readouterr().out
+
+
+def test_discover_without_sensors_names_the_directories_it_looked_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["discover", "--sysfs-root", str(tmp_path)], {}) == 0
+    err = capsys.readouterr().err
+    for directory in ("sys/bus/iio/devices", "sys/class/hwmon", "sys/class/thermal"):
+        assert f"{tmp_path}/{directory}" in err
+
+
+def test_config_says_each_options_variable_and_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config"], {}) == 0
+    out = capsys.readouterr().out
+    assert "[TELEMETRY_AGENT_SYSFS_ROOT; --sysfs-root (run, read, discover)]" in out
+    assert "[TELEMETRY_AGENT_SENSORS; --sensor (run, read)]" in out
+    assert "[TELEMETRY_AGENT_TOKEN]" in out  # no flag: a command line is seen by all
+
+
+@pytest.mark.parametrize(
+    ("name", "command", "value"),
+    [
+        (name, command, value)
+        for name, value in {
+            "server": "http://flag.test",
+            "token_file": "/flag/token",
+            "sensors": "simulated",
+            "interval": "7",
+            "spool": "/flag/spool.db",
+            "sysfs_root": "/flag/root",
+        }.items()
+        for command in OPTIONS[name].commands
+    ],
+)
+def test_every_flag_sets_the_option_it_is_named_after(name: str, command: str, value: str) -> None:
+    args = build_parser().parse_args([command, flag(name), value])
+    config = load_config({}, overrides=flag_overrides(args))
+    assert config == replace(AgentConfig(), **{name: OPTIONS[name].parse(value)})
+
+
+def test_each_command_takes_exactly_the_flags_its_options_list() -> None:
+    assert {n for n, o in OPTIONS.items() if o.commands} == {
+        "server",
+        "token_file",
+        "sensors",
+        "interval",
+        "spool",
+        "sysfs_root",
+    }, "a new flag: add it to test_every_flag_sets_the_option_it_is_named_after"
+    for command in ("run", "flush", "discover", "read", "status", "dead-letters", "config"):
+        parser = build_parser()
+        others = [flag(n) for n, o in OPTIONS.items() if o.commands and command not in o.commands]
+        for other in others:
+            with pytest.raises(SystemExit):
+                parser.parse_args([command, other, "x"])
+
+
+def test_dead_letters_lists_at_most_its_limit_oldest_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "spool.db"
+    spool = Spool.open(path)
+    for i in range(3):
+        spool.add({"temperature": 20.0 + i}, measured_at=START + timedelta(seconds=i))
+    spool.dead_letter([(r, "no") for r in spool.next_batch(3)], status=422, at=START)
+    spool.close()
+    assert main(["dead-letters", "--spool", str(path), "--limit", "2"], {}) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == [
+        "2026-11-21T10:00:00.000000Z",
+        "2026-11-21T10:00:01.000000Z",
+    ]

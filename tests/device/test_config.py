@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from device.config import (
-    DEFAULT_SPOOL,
-    AgentConfig,
-    ConfigError,
-    load_config,
-    load_token,
-    require_server,
-)
+from device.config import ConfigError, load_config, load_token, require_server
+from device.options import DEFAULT_SPOOL, AgentConfig
+from device.runner import delivery_settings
+from device.sender import DeliverySettings
 
 
 def _toml(tmp_path: Path, text: str) -> Path:
@@ -156,3 +153,48 @@ def test_token_and_token_file_together_are_ambiguous(tmp_path: Path) -> None:
 def test_running_needs_a_server() -> None:
     with pytest.raises(ConfigError, match="TELEMETRY_AGENT_SERVER or --server"):
         require_server(AgentConfig())
+
+
+@pytest.mark.parametrize(
+    ("variable", "low", "high", "under", "over"),
+    [
+        ("INTERVAL", "0.01", "86400", "0.005", "86401"),
+        ("BATCH_SIZE", "1", "1000", "0", "1001"),
+        ("SPOOL_MAX_ROWS", "1", "1000000000", "0", "1000000001"),
+        ("DEAD_LETTER_MAX_ROWS", "1", "10000000", "0", "10000001"),
+        ("SPOOL_BUSY_TIMEOUT", "0.001", "600", "0", "601"),
+        ("ANSWER_MAX_BYTES", "1024", "16777216", "1023", "16777217"),
+        ("BACKOFF_MAX", "0.001", "86400", "0", "86401"),
+        ("RETRY_AFTER_MAX", "0", "86400", "-1", "86401"),
+        ("REFUSAL_LOG_INTERVAL", "0", "86400", "-1", "86401"),
+        ("READ_ATTEMPTS", "1", "10", "0", "11"),
+    ],
+)
+def test_a_bound_takes_the_ends_of_its_range_and_nothing_past_them(
+    variable: str, low: str, high: str, under: str, over: str
+) -> None:
+    name = f"TELEMETRY_AGENT_{variable}"
+    base = {"TELEMETRY_AGENT_BACKOFF_BASE": "0.001"}  # backoff_max may not be below it
+    for value in (low, high):
+        assert getattr(load_config({name: value, **base}), variable.lower()) == float(value)
+    for value in (under, over):
+        with pytest.raises(ConfigError, match=f"{name}: must be between"):
+            load_config({name: value, **base})
+
+
+def test_the_delivery_and_spool_bounds_reach_the_loops_that_keep_them() -> None:
+    config = AgentConfig(
+        batch_size=7,
+        retry_after_max=9.0,
+        refusal_log_interval=11.0,
+        spool_max_rows=13,
+        dead_letter_max_rows=17,
+    )
+    delivery = delivery_settings(config)
+    assert (delivery.batch_size, delivery.retry_after_max, delivery.refusal_log_interval) == (
+        7,
+        9.0,
+        11.0,
+    )
+    for name in (f.name for f in fields(DeliverySettings) if f.name != "idle_check"):
+        assert getattr(delivery_settings(AgentConfig()), name) == getattr(AgentConfig(), name)

@@ -50,7 +50,7 @@ def test_every_reading_taken_is_stored_on_the_server_exactly_once(
     operations: list[tuple[str, object]], batch_size: int, server_max_batch: int
 ) -> None:
     clock = FakeClock()
-    server = ModelServer(max_batch=server_max_batch)
+    server = ModelServer(now=clock.now, max_batch=server_max_batch)
     taken: dict[tuple[str, str], float] = {}
     bad: set[str] = set()
     delivery = DeliverySettings(batch_size=batch_size, send_rate=5.0)

@@ -100,3 +100,47 @@ def test_retry_after_is_whole_seconds_or_nothing(value: str, seconds: float | No
 
 def test_a_trailing_slash_is_ignored() -> None:
     assert check_url("https://telemetry.lan/") == "https://telemetry.lan"
+
+
+class _LongAnswer(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    body = b""
+    connections: set[int] = set()  # noqa: RUF012  (shared by the handler instances of one test)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.connections.add(self.client_address[1])
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("size", "read", "connections"), [(1024, 1024, 1), (1025, 1024, 2)])
+def test_an_answer_is_read_up_to_its_bound_and_a_longer_one_ends_the_connection(
+    size: int, read: int, connections: int
+) -> None:
+    _LongAnswer.body = b"x" * size
+    _LongAnswer.connections = set()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _LongAnswer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = Client(
+            f"http://127.0.0.1:{server.server_address[1]}",
+            timeout=5,
+            user_agent="test",
+            max_response_bytes=1024,
+        )
+        answers = [client.post_json("/x", b"{}", {}) for _ in range(2)]
+        client.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [len(a.body) for a in answers] == [read, read]
+    # An answer longer than the bound is not the server's: its rest is never read, and
+    # the next request goes on a new connection.
+    assert len(_LongAnswer.connections) == connections

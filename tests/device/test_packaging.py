@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from device.config import OPTIONS, load_config
+from device.config import load_config
+from device.options import OPTIONS
 from device.sensors.base import PLAUSIBLE
 
 DEVICE = Path(__file__).resolve().parents[2] / "device"

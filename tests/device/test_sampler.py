@@ -139,7 +139,9 @@ def test_a_failing_sensor_is_shown_in_the_status(
     files.fail("in_temp_input", *[errno.EIO] * 3)
     _sampler([dht], spool, clock).sample(deadline=clock.mono + 30)
     assert (
-        spool.status().notes["sensor.iio"].startswith(f"failing since {format_time(clock.now())}: ")
+        spool.status()
+        .notes["sensor.iio"]
+        .startswith(f"failing since {clock.now():%Y-%m-%dT%H:%M:%SZ}: dht11@4: ")
     )
 
 
@@ -214,7 +216,7 @@ def test_a_full_spool_is_reported_once_when_dropping_starts_and_once_when_it_sto
     assert len(full) == 1
     assert "spool_max_rows" in full[0].getMessage()
     assert len(room) == 1
-    assert "3 reading(s) were dropped" in room[0].getMessage()
+    assert "3 reading(s) taken while it was full each pushed out the oldest" in room[0].getMessage()
     assert spool.status().counters["dropped"] == 3
 
 

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from device.answers import Verdict, classify
+from device.backoff import Backoff
 from device.clock import format_time
 from device.http import Response
-from device.sender import Backoff, DeliverySettings, Sender, encode_batch
+from device.sender import DeliverySettings, Sender, encode_batch
 from device.spool import Spool
-from tests.device.fakes import START, FakeClock, ModelServer
+from tests.device.fakes import START, FakeClock, IngestLimits, ModelServer
 
 SETTINGS = DeliverySettings(batch_size=10, send_rate=1.0, backoff_base=1.0, backoff_max=300.0)
 
@@ -33,8 +34,8 @@ def spool(tmp_path: Path) -> Spool:
 
 
 @pytest.fixture
-def server() -> ModelServer:
-    return ModelServer()
+def server(clock: FakeClock) -> ModelServer:
+    return ModelServer(now=clock.now)
 
 
 def _sender(
@@ -50,6 +51,20 @@ def _take(spool: Spool, count: int, **values: float) -> list[str]:
         spool.add(values or {"temperature": 20.0, "humidity": 40.0}, measured_at=moment)
         stamps.append(format_time(moment))
     return stamps
+
+
+class _StopWhenIdle(threading.Event):
+    """The sender's wake-up event, which ends its run when the sender has nothing to send."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self._stop = stop
+        self.timeouts: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.timeouts.append(timeout)
+        self._stop.set()
+        return True
 
 
 def _drain(sender: Sender, steps: int = 100) -> list[float | None]:
@@ -166,8 +181,9 @@ def test_a_server_error_without_retry_after_backs_off(
 def test_413_halves_the_batch_and_delivers_everything(
     spool: Spool, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = ModelServer(max_batch=3)
     stamps = _take(spool, 10)
+    three = len(encode_batch(spool.next_batch(3)))  # bytes: a fourth reading is too many
+    server = ModelServer(now=clock.now, limits=IngestLimits(max_body_bytes=three))
     sender = _sender(spool, server, clock)
     with caplog.at_level(logging.INFO, logger="device.sender"):
         _drain(sender)
@@ -201,7 +217,7 @@ def test_422_naming_no_measurement_splits_until_the_bad_one_is_alone(
                 return Response(422, {}, b'{"detail": [{"loc": ["body"], "msg": "bad"}]}')
             return answer
 
-    server = Vague()
+    server = Vague(now=clock.now)
     _take(spool, 8)
     spool.add({"temperature": 999.0}, measured_at=START + timedelta(hours=1))
     sender = _sender(spool, server, clock)
@@ -212,17 +228,27 @@ def test_422_naming_no_measurement_splits_until_the_bad_one_is_alone(
     assert sender.batch_size == SETTINGS.batch_size, "only that batch was split"
 
 
+def test_a_device_over_its_quantities_has_only_the_reading_that_adds_one_dead_lettered(
+    spool: Spool, clock: FakeClock
+) -> None:
+    # The server's 422 for a device's quantity limit names no measurement (loc body.values).
+    server = ModelServer(now=clock.now, limits=IngestLimits(max_quantities=2))
+    stamps = _take(spool, 6)
+    spool.add({"pressure": 1000.0}, measured_at=START + timedelta(seconds=3, microseconds=1))
+    stamps += _take(spool, 2)
+    sender = _sender(spool, server, clock)
+    _drain(sender)
+    assert sorted({at for at, _ in server.stored}) == sorted(set(stamps))
+    (letter,) = spool.dead_letters()
+    assert letter.values == {"pressure": 1000.0}
+    assert "values: too many quantities" in letter.reason
+    assert sender.batch_size == SETTINGS.batch_size
+
+
 def test_a_batch_over_the_servers_limit_in_a_422_shrinks_the_batches(
     spool: Spool, clock: FakeClock
 ) -> None:
-    class Strict(ModelServer):
-        def post_json(self, path: str, body: bytes, headers: Mapping[str, str]) -> Response:
-            if len(json.loads(body)["measurements"]) > 4:
-                detail = [{"loc": ["body", "measurements"], "msg": "at most 4", "type": "too_long"}]
-                return Response(422, {}, json.dumps({"detail": detail}).encode())
-            return super().post_json(path, body, headers)
-
-    server = Strict()
+    server = ModelServer(now=clock.now, max_batch=4)
     stamps = _take(spool, 10)
     sender = _sender(spool, server, clock)
     _drain(sender)
@@ -302,17 +328,18 @@ def test_an_unforeseen_failure_backs_off_and_delivery_goes_on(
                 raise RuntimeError("something nobody foresaw")
             return super().post_json(path, body, headers)
 
-    server = Flaky()
+    server = Flaky(now=clock.now)
     stamps = _take(spool, 3)
-    stop, wake = threading.Event(), threading.Event()
-    sender = _sender(spool, server, clock, DeliverySettings(batch_size=10, idle_check=0.01))
-    guard = threading.Timer(0.5, stop.set)  # run() returns once stop is set
-    guard.start()
-    with caplog.at_level(logging.ERROR, logger="device.sender"):
-        sender.run(stop, wake)
-    guard.cancel()
+    stop = threading.Event()
+    sender = _sender(spool, server, clock)
+    with caplog.at_level(logging.INFO, logger="device.sender"):
+        sender.run(stop, _StopWhenIdle(stop))
     assert sorted({at for at, _ in server.stored}) == stamps
-    assert len([r for r in caplog.records if "nobody foresaw" in r.getMessage()]) == 1
+    failures = [r for r in caplog.records if "nobody foresaw" in r.getMessage()]
+    assert len(failures) == 1, "two failures, one line"
+    assert failures[0].levelno == logging.ERROR
+    assert "Traceback" in failures[0].getMessage()
+    assert any("works again" in r.getMessage() for r in caplog.records)
 
 
 def test_a_duplicate_answer_after_a_lost_one_counts_as_delivered(
@@ -345,7 +372,9 @@ def test_401_keeps_readings_logs_once_and_retries_slowly(
     assert "refused the token" in errors[0].getMessage()
     assert "telemetry device rotate" in errors[0].getMessage()
     assert spool.status().counters["sent"] == 2
-    recovered = [r for r in caplog.records if "delivering again" in r.getMessage()]
+    recovered = [
+        r for r in caplog.records if "accepts this agent's readings again" in r.getMessage()
+    ]
     assert len(recovered) == 1
 
 
@@ -403,3 +432,59 @@ def test_flush_returns_once_the_spool_is_empty(
     server.script = ["refuse", "503"]
     assert _sender(spool, server, clock).flush(threading.Event(), deadline=clock.mono + 60)
     assert spool.status().pending == 0
+
+
+@pytest.mark.parametrize(("retry_after", "waited"), [(10, 10.0), (11, 10.0), (3600, 10.0)])
+def test_retry_after_waits_no_longer_than_retry_after_max(
+    spool: Spool, clock: FakeClock, retry_after: int, waited: float
+) -> None:
+    _take(spool, 1)
+    server = ModelServer(now=clock.now, retry_after=retry_after)
+    server.script = ["429"]
+    settings = DeliverySettings(retry_after_max=10.0)
+    delay = _sender(spool, server, clock, settings).step()
+    assert delay is not None
+    assert waited <= delay <= waited * 1.2
+
+
+def test_retry_delays_grow_to_backoff_max_and_no_further(
+    spool: Spool, server: ModelServer, clock: FakeClock
+) -> None:
+    _take(spool, 1)
+    server.script = ["refuse"] * 40
+    sender = _sender(spool, server, clock, DeliverySettings(backoff_base=0.5, backoff_max=4.0))
+    delays = [sender.step() for _ in range(40)]
+    assert all(d is not None and 0 <= d <= 4.0 for d in delays)
+    assert max(d for d in delays if d is not None) > 3.0  # the ceiling reached the cap
+
+
+def test_a_batch_never_holds_more_than_the_servers_default_limit(
+    spool: Spool, server: ModelServer, clock: FakeClock
+) -> None:
+    _take(spool, 1001, temperature=20.0)  # one a second
+    clock.advance(1001)
+    sender = _sender(spool, server, clock, DeliverySettings(batch_size=5000))
+    assert sender.batch_size == 1000
+    _drain(sender)
+    assert [len(b) for b in server.batches] == [1000, 1]
+
+
+def test_an_idle_sender_looks_at_the_spool_again_after_idle_check(
+    spool: Spool, server: ModelServer, clock: FakeClock
+) -> None:
+    stop = threading.Event()
+    wake = _StopWhenIdle(stop)
+    _sender(spool, server, clock, DeliverySettings(idle_check=42.0)).run(stop, wake)
+    assert wake.timeouts == [42.0]
+
+
+def test_flush_gives_up_rather_than_wait_past_its_deadline(
+    spool: Spool, server: ModelServer, clock: FakeClock
+) -> None:
+    _take(spool, 1)
+    server.script = ["refuse"] * 100
+    sender = _sender(spool, server, clock, DeliverySettings(backoff_base=4.0, backoff_max=4.0))
+    deadline = clock.mono + 10
+    assert not sender.flush(threading.Event(), deadline=deadline)
+    assert clock.mono <= deadline, "no wait went past the deadline"
+    assert spool.status().pending == 1
