@@ -13,9 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
-from pydantic import TypeAdapter
 from starlette.types import ASGIApp
 
 from app import schema_migrations
@@ -30,8 +28,8 @@ from app.telemetry.devices import Devices
 from app.telemetry.history import History
 from app.telemetry.measurements import Measurements
 from app.telemetry.retention import Retention, RetentionPolicy
-from app.web import devices, event_stream, health, history, ingest, pages
-from app.web.deps import BEARER_SCHEME, Services
+from app.web import api_document, devices, event_stream, health, history, ingest, pages
+from app.web.deps import Services
 from app.web.direct_write import DirectWrite
 from app.web.errors import install_error_handlers
 from app.web.ratelimit import RateLimiter
@@ -235,21 +233,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> TelemetryApp:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            document.setdefault("components", {})["securitySchemes"] = BEARER_SCHEME
-            components = document["components"].setdefault("schemas", {})
-            for model in ingest.OPENAPI_BODY_MODELS:
-                model_schema = TypeAdapter(model).json_schema(
-                    ref_template="#/components/schemas/{model}"
-                )
-                components.update(model_schema.pop("$defs", {}))
-                components[model.__name__] = model_schema
-            app.openapi_schema = document
+            app.openapi_schema = api_document.build_document(app, settings)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

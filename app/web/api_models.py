@@ -1,9 +1,14 @@
-"""The JSON the API accepts and returns, as pydantic types (also the OpenAPI schema)."""
+"""The JSON the API accepts and returns, as pydantic types (also the OpenAPI schema).
+
+What the types cannot say about a request body (the quantity names, the plausible
+range of each known quantity) is declared here from the same tables the server checks
+against; the bounds that come from the settings are added per app (api_document.py).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Required
+from typing import Annotated, Any, Literal, Required
 
 from pydantic import (
     BaseModel,
@@ -16,9 +21,28 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-_EXAMPLES: list[JsonValue] = [
-    {"measured_at": "2026-11-21T10:00:00Z", "values": {"temperature": 21.5, "humidity": 40.2}}
-]
+from app.telemetry.quantities import KNOWN_QUANTITIES, NAME_PATTERN
+
+# Without measured_at: an example with a fixed time would be refused once it is older
+# than the raw readings the server keeps.
+_EXAMPLES: list[JsonValue] = [{"values": {"temperature": 21.5, "humidity": 40.2}}]
+# Values are finite: the largest finite double, either way.
+FINITE = {"minimum": -1.7976931348623157e308, "maximum": 1.7976931348623157e308}
+
+
+def _values_schema(schema: dict[str, Any]) -> None:
+    """Quantity names and, for the known quantities, the plausible ranges the server checks."""
+    schema["propertyNames"] = {"pattern": NAME_PATTERN.pattern}
+    schema["properties"] = {
+        q.name: {
+            "type": "number",
+            "minimum": q.minimum,
+            "maximum": q.maximum,
+            "description": f"{q.label} in {q.unit}.",
+        }
+        for q in KNOWN_QUANTITIES.values()
+    }
+    schema["additionalProperties"] = {"type": "number", **FINITE}
 
 
 # The request bodies are TypedDicts rather than models: validated straight from the JSON
@@ -33,8 +57,11 @@ class MeasurementIn(TypedDict, total=False):
     measured_at: Annotated[
         Annotated[datetime, Strict()] | None,
         Field(
-            description="When the values were measured (RFC 3339 with a time zone); "
-            "the server's time if absent. At most 5 minutes ahead of the server clock."
+            description="When the values were measured: RFC 3339 with a time zone, seconds "
+            "00-59; the server's time if absent or null. Not before 2000, not older than "
+            "the raw readings the server keeps, and not ahead of the server clock by more "
+            "than its tolerance (relative to the clock, so stated here rather than as a "
+            "schema keyword)."
         ),
     ]
     values: Required[
@@ -42,9 +69,10 @@ class MeasurementIn(TypedDict, total=False):
             dict[str, StrictFloat],
             Field(
                 min_length=1,
-                description="Quantity name to value. Known quantities are range-checked: "
-                "temperature -90..150 °C, humidity 0..100 %RH, pressure 300..1100 hPa, "
-                "cpu_temperature -40..125 °C; other names must match ^[a-z][a-z0-9_]{0,63}$.",
+                description="Quantity name to value, a finite number. Known quantities "
+                "must be plausible (their ranges below); any other name matching the "
+                "pattern is taken without a unit.",
+                json_schema_extra=_values_schema,
             ),
         ]
     ]
@@ -58,7 +86,7 @@ class BatchIn(TypedDict):
         list[MeasurementIn],
         Field(
             min_length=1,
-            description="The measurements; at most TELEMETRY_MAX_BATCH_SIZE (1000).",
+            description="The measurements; one that breaks a rule refuses them all.",
         ),
     ]
 
@@ -73,21 +101,26 @@ class RecordOut(BaseModel):
 
 
 class ErrorOut(BaseModel):
-    """An error with a sentence saying what was wrong."""
+    """A refusal, with a sentence saying what was wrong: every 4xx but 422 (errors.py)."""
 
-    detail: str
+    detail: str = Field(description="What was wrong, and what to do about it.")
 
 
 class FieldError(BaseModel):
-    """One problem with the body: where (`loc`), what (`msg`) and its kind (`type`)."""
+    """One problem with the request: where (`loc`), what (`msg`) and its kind (`type`)."""
 
-    loc: list[str | int]
+    model_config = ConfigDict(extra="forbid")
+
+    loc: list[str | int] = Field(
+        description="Where: the part of the request (`body`, `query` or `path`), then the "
+        'field, index or quantity, e.g. `["body", "measurements", 3, "values", "temperature"]`.'
+    )
     msg: str
-    type: str
+    type: str = Field(description="A stable name for the kind of problem.")
 
 
 class ValidationErrorOut(BaseModel):
-    """Every problem found in the body; nothing of it was stored."""
+    """Every problem found in the request, each with its place: every 422 (errors.py)."""
 
     detail: list[FieldError]
 
@@ -96,7 +129,7 @@ class RateLimitedOut(BaseModel):
     """The request was refused by a rate limit; retry after `retry_after` seconds."""
 
     detail: str
-    limit: str = Field(description="Which limit refused the request: `ip` or `device`.")
+    limit: Literal["ip", "device"] = Field(description="Which limit refused the request.")
     retry_after: int
 
 

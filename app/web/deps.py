@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
@@ -16,6 +16,7 @@ from app.telemetry.clock import Clock
 from app.telemetry.devices import DeviceRef, Devices
 from app.telemetry.history import History
 from app.telemetry.measurements import Measurements
+from app.telemetry.models import DEVICE_NAME_MAX
 from app.telemetry.retention import Retention
 from app.telemetry.tokens import hash_token, looks_like_token
 from app.web.client_address import client_address
@@ -64,6 +65,27 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+# Characters no device name holds; a name with one names no device (404, errors.py). The
+# domain refuses every Unicode "other" character (control, format, private use,
+# unassigned): a pattern states the control characters, which is as far as it can go
+# without listing the unassigned code points of one Unicode version.
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
+
+DeviceName = Annotated[
+    str,
+    Path(
+        description=f"The device's name: 1 to {DEVICE_NAME_MAX} characters, no '/' and no "
+        "control characters. A name that breaks these rules names no device (404).",
+        examples=["greenhouse"],
+        # Stated, not enforced here: normalize_device_name enforces all of it.
+        json_schema_extra={
+            "minLength": 1,
+            "maxLength": DEVICE_NAME_MAX,
+            "pattern": f"^[^/{CONTROL_CHARACTERS}]+$",
+        },
+    ),
+]
 
 BEARER_SCHEME = {
     "DeviceToken": {

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.telemetry.devices import DeviceSummary
-from app.web.api_models import DeviceListOut, DeviceOut, ErrorOut, LatestOut
-from app.web.deps import ServicesDep
+from app.telemetry.devices import DeviceSummary, normalize_device_name
+from app.web.api_models import DeviceListOut, DeviceOut, LatestOut
+from app.web.deps import CONTROL_CHARACTERS, DeviceName, ServicesDep
+from app.web.errors import UNAVAILABLE, invalid, refusal
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
@@ -29,17 +30,26 @@ def device_out(summary: DeviceSummary) -> DeviceOut:
     )
 
 
-_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorOut, "description": "The database does not answer now."}
-}
-
-
-@router.get("", summary="List devices", response_model=DeviceListOut, responses=_UNAVAILABLE)
+@router.get(
+    "",
+    summary="List devices",
+    response_model=DeviceListOut,
+    responses={
+        422: invalid("`limit` or `after` breaks its rule; `loc` says which."),
+        503: UNAVAILABLE,
+    },
+)
 def list_devices(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Devices per page.")] = 100,
     after: Annotated[
-        str | None, Query(max_length=64, description="Start after this device name.")
+        str | None,
+        Query(
+            max_length=64,
+            # Names hold none; PostgreSQL takes no NUL in a parameter.
+            pattern=f"^[^{CONTROL_CHARACTERS}]*$",
+            description="Start after this device name (`next_after` of the previous page).",
+        ),
     ] = None,
 ) -> DeviceListOut:
     """Devices in name order, each with its latest value per quantity and last-seen time."""
@@ -53,8 +63,8 @@ def list_devices(
     "/{name}",
     summary="One device",
     response_model=DeviceOut,
-    responses={404: {"model": ErrorOut, "description": "No device has that name."}, **_UNAVAILABLE},
+    responses={404: refusal("No device has that name."), 503: UNAVAILABLE},
 )
-def get_device(name: str, services: ServicesDep) -> DeviceOut:
+def get_device(name: DeviceName, services: ServicesDep) -> DeviceOut:
     """A device with its latest value per quantity and last-seen time."""
-    return device_out(services.devices.get(name))
+    return device_out(services.devices.get(normalize_device_name(name)))

@@ -1,32 +1,57 @@
-"""Every refusal the API makes, and the JSON answer each one gets.
+"""Every refusal the API makes, the JSON answer each one gets, and how it is documented.
 
-Exception                    status  body
-MalformedBody                 400    {"detail": "..."}
-NotAuthenticated              401    {"detail": "..."} + WWW-Authenticate: Bearer
-BodyTooLarge                  413    {"detail": "..."} + Connection: close
-UnsupportedMediaType          415    {"detail": "..."}
-InvalidBody                   422    {"detail": [{"loc": [...], "msg": "...", "type": "..."}]}
-QuantityLimitExceeded         422    same shape, loc ["body", "values"]
-BadRange, HistoryError        422    {"detail": "..."} (history ranges and queries)
-DeviceNotFound, SeriesNotFound 404   {"detail": "..."}
-RateLimited                   429    {"detail", "limit", "retry_after"} + Retry-After
-StorageUnavailable            503    {"detail": "..."} + Retry-After
+Two shapes, each a named component of the OpenAPI document (app/web/api_models.py):
+
+    ErrorOut            {"detail": "what was wrong, and what to do"}    every 4xx but 422, 503
+    ValidationErrorOut  {"detail": [{"loc": [...], "msg": "...", "type": "..."}]}   every 422
+    (RateLimitedOut, the 429, is ErrorOut with "limit" and "retry_after" added)
+
+`loc` starts with the part of the request (`body`, `query`, `path`), then the field.
+
+Exception                     status  shape                    routes
+MalformedBody                  400    ErrorOut                 ingest
+NotAuthenticated               401    ErrorOut + WWW-Authenticate: Bearer   ingest
+BodyTooLarge                   413    ErrorOut + Connection: close          ingest
+UnsupportedMediaType           415    ErrorOut                 ingest
+InvalidBody                    422    ValidationErrorOut       ingest
+QuantityLimitExceeded          422    ValidationErrorOut, loc ["body", "values"]   ingest
+RequestValidationError         422    ValidationErrorOut       reads (query checked by FastAPI)
+InvalidParameter               422    ValidationErrorOut       reads (rules FastAPI cannot check)
+HistoryError                   422    ValidationErrorOut, loc ["query"]    history
+DeviceNotFound, DeviceError    404    ErrorOut                 reads: no device has, or can
+                                                               have, that name
+SeriesNotFound                 404    ErrorOut                 history
+RateLimited                    429    RateLimitedOut + Retry-After          ingest
+StorageUnavailable             503    ErrorOut + Retry-After   ingest and reads
+(no such route or method)      404, 405  ErrorOut (Starlette's own)
+
+GET /events follows the same two shapes: 404, 429 and 503 (with Retry-After) as
+ErrorOut; 422 as ValidationErrorOut, `loc` ["query", "topic"] or ["query", "device"],
+when neither is given or a name is over 64 characters or holds control characters.
+
+A route raises these; one answered ahead of FastAPI's handlers (ingest.py) answers with
+`handler_for(exc)`. It documents them with the fragments at the end (`refusal`,
+`invalid`, `UNAVAILABLE`, `RETRY_AFTER`), so that the document and the answers cannot
+drift apart (tests/web/test_openapi_contract.py checks every answer against it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from limits import RateLimitItem
 from starlette.requests import ClientDisconnect
 
 from app.db import StorageUnavailable
-from app.telemetry.devices import DeviceNotFound
+from app.telemetry.devices import DeviceError, DeviceNotFound
 from app.telemetry.history import HistoryError, SeriesNotFound
 from app.telemetry.writing.transaction import QuantityLimitExceeded
-from app.web.payloads import InvalidBody, MalformedBody
+from app.web.api_models import ErrorOut, ValidationErrorOut
+from app.web.payloads import MAX_REPORTED_ERRORS, InvalidBody, MalformedBody
 from app.web.ratelimit import rate_limit_headers
 
 
@@ -60,8 +85,12 @@ class UnsupportedMediaType(Exception):
     """The body is declared as something other than JSON."""
 
 
-class BadRange(Exception):
-    """A history range nothing can be read for."""
+class InvalidParameter(Exception):
+    """A query or path parameter that breaks a rule FastAPI cannot check (answered 422)."""
+
+    def __init__(self, loc: tuple[str, ...], msg: str, kind: str) -> None:
+        super().__init__(msg)
+        self.error = {"loc": list(loc), "msg": msg, "type": kind}
 
 
 def _error(
@@ -101,8 +130,24 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     return _error(request, 422, exc.errors)
 
 
-async def _unanswerable(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=422)
+async def _invalid_parameter(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InvalidParameter)
+    return _error(request, 422, [exc.error])
+
+
+async def _invalid_query(request: Request, exc: Exception) -> JSONResponse:
+    # FastAPI's own answer also echoes each input and its context: the same shape as
+    # ingest's instead, which the document states for every 422.
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e["loc"]), "msg": str(e["msg"]), "type": str(e["type"])}
+        for e in exc.errors()[:MAX_REPORTED_ERRORS]
+    ]
+    return _error(request, 422, errors)
+
+
+async def _unanswerable(request: Request, exc: Exception) -> JSONResponse:
+    return _error(request, 422, [{"loc": ["query"], "msg": str(exc), "type": "query_invalid"}])
 
 
 async def _quantity_limit(request: Request, exc: Exception) -> JSONResponse:
@@ -127,16 +172,21 @@ async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StorageUnavailable)
+    stored = "nothing was stored, " if request.method == "POST" else ""
     return _error(
         request,
         503,
-        f"{exc.reason}; nothing was stored, retry in {exc.retry_after} s",
+        f"{exc.reason}; {stored}retry in {exc.retry_after} s",
         {"Retry-After": str(exc.retry_after)},
     )
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
     return _error(request, 404, str(exc))
+
+
+async def _impossible_name(request: Request, exc: Exception) -> JSONResponse:
+    return _error(request, 404, f"no device has that name: {exc}")
 
 
 async def _client_gone(request: Request, _: Exception) -> Response:
@@ -156,12 +206,14 @@ ERROR_HANDLERS: dict[type[Exception], Handler] = {
     UnsupportedMediaType: _unsupported,
     InvalidBody: _invalid,
     QuantityLimitExceeded: _quantity_limit,
-    BadRange: _unanswerable,
+    RequestValidationError: _invalid_query,
+    InvalidParameter: _invalid_parameter,
     HistoryError: _unanswerable,
     SeriesNotFound: _not_found,
     RateLimited: _rate_limited,
     StorageUnavailable: _unavailable,
     DeviceNotFound: _not_found,
+    DeviceError: _impossible_name,
     ClientDisconnect: _client_gone,
 }
 
@@ -179,3 +231,34 @@ def install_error_handlers(app: FastAPI) -> None:
     """Answer every refusal above with its status and a sentence the client can act on."""
     for cls, handler in ERROR_HANDLERS.items():
         app.add_exception_handler(cls, handler)
+
+
+# The same refusals as the OpenAPI document states them (`responses=` of a route).
+
+RETRY_AFTER: dict[str, Any] = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+
+def refusal(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A documented answer in the shape {"detail": "message"} (ErrorOut)."""
+    documented: dict[str, Any] = {"model": ErrorOut, "description": description}
+    if headers:
+        documented["headers"] = headers
+    return documented
+
+
+def invalid(description: str) -> dict[str, Any]:
+    """A documented 422 in the validation-list shape (ValidationErrorOut)."""
+    return {"model": ValidationErrorOut, "description": description}
+
+
+UNAVAILABLE = refusal(
+    "The database does not answer now (locked, full or unreachable); retry after "
+    "Retry-After seconds.",
+    RETRY_AFTER,
+)

@@ -7,17 +7,19 @@ import io
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
+from app.telemetry.devices import normalize_device_name
 from app.telemetry.history import SeriesHistory
+from app.telemetry.quantities import NAME_PATTERN
 from app.telemetry.readings import EARLIEST_MEASURED_AT
-from app.web.api_models import ErrorOut
-from app.web.deps import services_of
-from app.web.errors import BadRange
+from app.web.deps import DeviceName, services_of
+from app.web.errors import UNAVAILABLE, InvalidParameter, invalid, refusal
 from app.web.templating import iso
 
 router = APIRouter(prefix="/api/v1/devices", tags=["history"])
@@ -25,11 +27,28 @@ router = APIRouter(prefix="/api/v1/devices", tags=["history"])
 DEFAULT_SPAN = timedelta(hours=24)
 MAX_AHEAD = timedelta(days=366)
 MAX_RAW_SPAN = timedelta(days=31)
+# Rules between parameters, or relative to the clock, which a schema cannot state.
+_RANGE_RULES = "`from` before `to`, both between 2000-01-01 and a year from now"
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorOut, "description": "No such device, or it has no such quantity."},
-    422: {"model": ErrorOut, "description": "The range or max_points is not usable."},
-    503: {"model": ErrorOut, "description": "The database does not answer now."},
+    404: refusal("No device has that name, or it has no readings of that quantity."),
+    422: invalid(f"A parameter breaks its rule ({_RANGE_RULES}); `loc` says which."),
+    503: UNAVAILABLE,
 }
+
+
+def _csv_answer(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+        "headers": {
+            "Content-Disposition": {
+                "description": "An attachment with a file name (RFC 6266): an ASCII "
+                "`filename` and the exact name as `filename*`.",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        },
+    }
 
 
 class BucketOut(BaseModel):
@@ -55,34 +74,51 @@ class SeriesOut(BaseModel):
     buckets: list[BucketOut]
 
 
-Quantity = Annotated[str, Query(max_length=64, description="e.g. temperature")]
-From = Annotated[AwareDatetime | None, Query(alias="from", description="Default: `to` − 24 h.")]
+Quantity = Annotated[
+    str, Query(pattern=NAME_PATTERN.pattern, examples=["temperature"], description="A quantity.")
+]
+From = Annotated[
+    AwareDatetime | None,
+    Query(alias="from", description=f"Default: `to` − 24 h. {_RANGE_RULES}."),
+]
 To = Annotated[AwareDatetime | None, Query(alias="to", description="Default: now.")]
+# The maximum is TELEMETRY_MAX_SERIES_POINTS, a setting: api_document.py states it.
+MaxPoints = Annotated[int, Query(ge=1, description="Most buckets to return.")]
 
 
 def _range(
     request: Request, start: datetime | None, end: datetime | None
 ) -> tuple[datetime, datetime]:
     now = services_of(request).clock()
-    end = end or now
     latest = now + MAX_AHEAD
     # Nothing older than 2000 or far ahead is ever stored, and ranges near year 1 or
     # 9999 overflow the bucket arithmetic.
-    if not EARLIEST_MEASURED_AT <= end <= latest or not (
-        start is None or EARLIEST_MEASURED_AT <= start <= latest
-    ):
-        raise BadRange("`from` and `to` must lie between 2000-01-01 and a year from now")
-    return (start or max(end - DEFAULT_SPAN, EARLIEST_MEASURED_AT)), end
+    for key, moment in (("from", start), ("to", end)):
+        if moment is not None and not EARLIEST_MEASURED_AT <= moment <= latest:
+            raise InvalidParameter(
+                ("query", key),
+                f"`{key}` must lie between 2000-01-01 and a year from now",
+                "range_invalid",
+            )
+    end = end or now
+    start = start or max(end - DEFAULT_SPAN, EARLIEST_MEASURED_AT)
+    if end <= start:
+        raise InvalidParameter(("query", "to"), "`to` must be after `from`", "range_invalid")
+    return start, end
 
 
 async def _history(
     request: Request, name: str, quantity: str, start: datetime, end: datetime, points: int
 ) -> SeriesHistory:
-    """The buckets; refusals (HistoryError, BadRange) are answered by errors.py."""
+    """The buckets; refusals are answered by errors.py."""
     services = services_of(request)
     limit = services.settings.max_series_points
     if points > limit:
-        raise BadRange(f"max_points is at most {limit} (TELEMETRY_MAX_SERIES_POINTS)")
+        raise InvalidParameter(
+            ("query", "max_points"),
+            f"max_points is at most {limit} (TELEMETRY_MAX_SERIES_POINTS)",
+            "less_than_equal",
+        )
     return await run_in_threadpool(services.history.series, name, quantity, start, end, points)
 
 
@@ -91,11 +127,11 @@ async def _history(
 )
 async def series(
     request: Request,
-    name: str,
+    name: DeviceName,
     quantity: Quantity,
     start: From = None,
     end: To = None,
-    max_points: Annotated[int, Query(ge=1, description="Most buckets to return.")] = 1000,
+    max_points: MaxPoints = 1000,
 ) -> Any:
     """At most max_points buckets of min, max, mean and count; empty buckets are gaps."""
     start, end = _range(request, start, end)
@@ -117,24 +153,32 @@ async def series(
     ).model_dump(by_alias=True, mode="json")
 
 
-def _csv_name(name: str, quantity: str, kind: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-    return f'attachment; filename="{safe}-{quantity}-{kind}.csv"'
+def content_disposition(name: str, quantity: str, kind: str) -> str:
+    """An attachment's file name as RFC 6266 wants it: ASCII `filename`, exact `filename*`.
+
+    Device names may hold any printable character, quotes and non-ASCII letters
+    included: the quoted `filename` keeps only ASCII letters, digits, `-`, `_` and `.`
+    (for clients that know nothing else), `filename*` the exact name, UTF-8
+    percent-encoded (RFC 8187).
+    """
+    exact = f"{name}-{quantity}-{kind}.csv"
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in exact)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(exact, safe='')}"
 
 
 @router.get(
     "/{name}/series.csv",
-    responses={**_ERRORS, 200: {"content": {"text/csv": {}}}},
+    responses={**_ERRORS, 200: _csv_answer("time,min,max,mean,count per bucket.")},
     response_class=Response,
     summary="A series, bucketed, as CSV",
 )
 async def series_csv(
     request: Request,
-    name: str,
+    name: DeviceName,
     quantity: Quantity,
     start: From = None,
     end: To = None,
-    max_points: Annotated[int, Query(ge=1)] = 1000,
+    max_points: MaxPoints = 1000,
 ) -> Response:
     """The same buckets as the chart shows: time,min,max,mean,count; empty fields in gaps."""
     start, end = _range(request, start, end)
@@ -147,7 +191,7 @@ async def series_csv(
     return Response(
         out.getvalue(),
         media_type="text/csv",
-        headers={"Content-Disposition": _csv_name(result.device, quantity, "buckets")},
+        headers={"Content-Disposition": content_disposition(result.device, quantity, "buckets")},
     )
 
 
@@ -157,17 +201,24 @@ def _num(value: float | None) -> str:
 
 @router.get(
     "/{name}/raw.csv",
-    responses={**_ERRORS, 200: {"content": {"text/csv": {}}}},
+    responses={
+        **_ERRORS,
+        422: invalid(f"A parameter breaks its rule ({_RANGE_RULES}, at most 31 days apart)."),
+        200: _csv_answer("time,value per stored reading, oldest first."),
+    },
     response_class=Response,
     summary="Raw readings as CSV",
 )
 async def raw_csv(
-    request: Request, name: str, quantity: Quantity, start: From = None, end: To = None
+    request: Request, name: DeviceName, quantity: Quantity, start: From = None, end: To = None
 ) -> Response:
     """Every stored reading in the range (at most 31 days), streamed: time,value."""
+    name = normalize_device_name(name)  # as stored: the file name shows it so
     start, end = _range(request, start, end)
     if end - start > MAX_RAW_SPAN:
-        raise BadRange("a raw export covers at most 31 days")
+        raise InvalidParameter(
+            ("query", "from"), "a raw export covers at most 31 days", "range_too_long"
+        )
     rows = services_of(request).history.raw(name, quantity, start, end)
     # The first chunk is read before the response starts, so a 404 is still an answer.
     first = await run_in_threadpool(next, rows, None)
@@ -182,7 +233,7 @@ async def raw_csv(
     return StreamingResponse(
         lines(),
         media_type="text/csv",
-        headers={"Content-Disposition": _csv_name(name, quantity, "raw")},
+        headers={"Content-Disposition": content_disposition(name, quantity, "raw")},
     )
 
 

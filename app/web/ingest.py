@@ -25,20 +25,21 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.telemetry.devices import DeviceRef
 from app.telemetry.readings import Reading
-from app.web.api_models import (
-    BatchIn,
-    ErrorOut,
-    MeasurementIn,
-    RateLimitedOut,
-    RecordOut,
-    ValidationErrorOut,
-)
+from app.web.api_models import BatchIn, MeasurementIn, RateLimitedOut, RecordOut
 from app.web.deps import BEARER_SCHEME, Services, authenticate_device, services_of
-from app.web.errors import BodyTooLarge, UnsupportedMediaType, handler_for
+from app.web.errors import (
+    RETRY_AFTER,
+    BodyTooLarge,
+    UnsupportedMediaType,
+    handler_for,
+    invalid,
+    refusal,
+)
 from app.web.payloads import IngestRules, MalformedBody, parse_batch, parse_single
 from app.web.ratelimit import rate_limit_headers
 
-_RATE_HEADERS = {
+# Absent while a limit is `none` or its storage is unreachable (ratelimit.py).
+_RATE_HEADERS: dict[str, Any] = {
     "RateLimit-Policy": {
         "description": 'The limits that apply, e.g. `"ip";q=1200;w=60, "device";q=120;w=60`.',
         "schema": {"type": "string"},
@@ -48,38 +49,43 @@ _RATE_HEADERS = {
         "schema": {"type": "string"},
     },
 }
-
-
-def _documented(description: str, model: type[Any], **headers: str) -> dict[str, Any]:
-    extra = {
-        name: {"description": text, "schema": {"type": "integer"}} for name, text in headers.items()
+_CHALLENGE: dict[str, Any] = {
+    "WWW-Authenticate": {
+        "description": 'The scheme to use: `Bearer realm="telemetry"`.',
+        "required": True,
+        "schema": {"type": "string"},
     }
-    return {"description": description, "model": model, "headers": {**_RATE_HEADERS, **extra}}
+}
+
+
+def _documented(answer: dict[str, Any], headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {**answer, "headers": {**_RATE_HEADERS, **(headers or {})}}
+
+
+def _stored(description: str) -> dict[str, Any]:
+    return _documented({"model": RecordOut, "description": description})
 
 
 INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: _documented("Every value was already stored: nothing new.", RecordOut),
-    201: _documented(
-        "Stored and committed; `duplicates` counts values already present.", RecordOut
-    ),
-    400: _documented("The body is empty or not JSON.", ErrorOut),
-    401: _documented(
-        "The bearer token is missing, unknown or revoked (WWW-Authenticate: Bearer).", ErrorOut
-    ),
-    413: _documented("The body is larger than TELEMETRY_MAX_BODY_BYTES.", ErrorOut),
-    415: _documented("The body is not declared as application/json.", ErrorOut),
+    200: _stored("Every value was already stored: nothing new."),
+    201: _stored("Stored and committed; `duplicates` counts values already present."),
+    400: _documented(refusal("The body is empty or not JSON.")),
+    401: _documented(refusal("The bearer token is missing, unknown or revoked."), _CHALLENGE),
+    413: _documented(refusal("The body is larger than TELEMETRY_MAX_BODY_BYTES.")),
+    415: _documented(refusal("The body is not declared as JSON (`application/json`).")),
     422: _documented(
-        "A value, time or field is wrong; `loc` says where. Nothing was stored.",
-        ValidationErrorOut,
+        invalid("A value, time or field is wrong; `loc` says where. Nothing was stored.")
     ),
     429: _documented(
-        "A rate limit refused the request.", RateLimitedOut, **{"Retry-After": "Seconds to wait."}
+        {"model": RateLimitedOut, "description": "A rate limit refused the request."},
+        RETRY_AFTER,
     ),
     503: _documented(
-        "The database is locked, full or unreachable, or the server is overloaded; nothing "
-        "was stored.",
-        ErrorOut,
-        **{"Retry-After": "Seconds to wait."},
+        refusal(
+            "The database is locked, full or unreachable, or the server is overloaded; "
+            "nothing was stored. Retry after Retry-After seconds."
+        ),
+        RETRY_AFTER,
     ),
 }
 

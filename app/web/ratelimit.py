@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from limits import RateLimitItem, parse
@@ -22,11 +23,13 @@ from limits.storage import storage_from_string
 from starlette.requests import Request
 
 from app.config import Settings
-from app.web import ratelimit_memory  # noqa: F401  (registers async+window-memory://)
+from app.web.ratelimit_memory import WindowMemoryStorage
+from device.health import DependencyHealth
 
 logger = logging.getLogger(__name__)
 
 MAX_CACHED_KEYS = 100_000
+MEMORY_URI = "async+window-memory://"  # WindowMemoryStorage's scheme
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +73,7 @@ def storage_uri(setting: str) -> str:
     if setting.startswith("async+"):
         return setting
     if setting.rstrip("/") in ("memory:", "memory"):
-        return "async+window-memory://"
+        return MEMORY_URI
     return "async+" + setting
 
 
@@ -79,47 +82,56 @@ def _policy(name: str, setting: str) -> Policy | None:
 
 
 class RateLimiter:
-    """Checks and counts requests against the configured policies."""
+    """Checks and counts requests against the configured policies.
 
-    def __init__(self, settings: Settings) -> None:
+    `clock` is the wall clock in seconds, for the in-memory storage's windows and the
+    seconds to reset; Redis keeps its own time.
+    """
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         uri = storage_uri(settings.rate_limit_storage_url)
         options = {"implementation": "redispy"} if "redis" in uri else {}
         # The moving-window storage API of `limits` (what its MovingWindowRateLimiter
         # calls), with each key built once: the strategy rebuilds the key string on both
         # of its calls, which cost three times the counting itself (4.9 -> 1.5 µs).
-        storage = storage_from_string(uri, wrap_exceptions=True, **options)
+        storage = (
+            WindowMemoryStorage(uri, wrap_exceptions=True, clock=clock)
+            if uri == MEMORY_URI
+            else storage_from_string(uri, wrap_exceptions=True, **options)
+        )
         if not isinstance(storage, MovingWindowSupport):
             raise ValueError(
                 f"TELEMETRY_RATE_LIMIT_STORAGE_URL: {settings.rate_limit_storage_url!r} offers "
                 "no moving windows; use memory:// or redis://"
             )
         self._storage = storage
+        self._clock = clock
         self._keys: dict[tuple[str, str], str] = {}
         self.ip_policy = _policy("ip", settings.rate_limit_ip)
         self.device_policy = _policy("device", settings.rate_limit_device)
-        self.outage: str | None = None  # why the limits are off, while their storage is down
+        # Down while the counts' storage is unreachable, and the limits with it.
+        self.health = DependencyHealth(
+            logger,
+            down="rate limits are off: their storage is unreachable ({reason}); "
+            "check TELEMETRY_RATE_LIMIT_STORAGE_URL",
+            up="rate limits are on again after {seconds:.0f} s off ({failures} requests "
+            "passed unchecked; the last error: {reason})",
+        )
 
     async def check(self, client: str, token_key: str | None) -> Verdict:
         """Count one request; `exceeded` names the first policy that refused it.
 
         If the counts' storage (Redis) is unreachable the request passes, without
         RateLimit fields: ingest must not stop because a limiter did. The outage and
-        the recovery are logged once each.
+        the recovery are logged once each (self.health).
         """
         try:
             verdict = await self._check(client, token_key)
         except StorageError as exc:
-            if self.outage is None:
-                self.outage = str(exc.storage_error) or type(exc.storage_error).__name__
-                logger.warning(
-                    "rate limits are off: their storage is unreachable (%s); "
-                    "check TELEMETRY_RATE_LIMIT_STORAGE_URL",
-                    self.outage,
-                )
+            self.health.failed(str(exc.storage_error) or type(exc.storage_error).__name__)
             return Verdict()
-        if self.outage is not None:
-            logger.warning("rate limits are on again after: %s", self.outage)
-            self.outage = None
+        if self.health.reason is not None:  # the attribute, not `down`: the hot path
+            self.health.succeeded()
         return verdict
 
     def _key(self, policy: Policy, identifier: str) -> str:
@@ -147,7 +159,7 @@ class RateLimiter:
             expiry = item.get_expiry()
             allowed = await self._storage.acquire_entry(key, item.amount, expiry)
             window_start, hits = await self._storage.get_moving_window(key, item.amount, expiry)
-            reset = max(0, math.ceil(window_start + expiry - time.time()))
+            reset = max(0, math.ceil(window_start + expiry - self._clock()))
             policies.append(policy.field)
             states.append(f'"{policy.name}";r={max(0, item.amount - hits)};t={reset}')
             if not allowed:

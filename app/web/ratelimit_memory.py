@@ -8,13 +8,15 @@ right, expired hits fall off the left, and keys left idle for a whole window are
 once a second. Memory is bounded by the limit per key and by the keys active in a window.
 
 It registers the scheme `async+window-memory://` with `limits`, which builds it from the
-rate-limit storage URL like any other storage.
+rate-limit storage URL like any other storage. Its clock (wall time in seconds) is a
+constructor argument, which RateLimiter passes through `limits` (tests move it by hand).
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 
 from limits.aio.storage import MovingWindowSupport, Storage
 
@@ -43,25 +45,40 @@ class WindowMemoryStorage(Storage, MovingWindowSupport):
 
     STORAGE_SCHEME = ["async+window-memory"]  # noqa: RUF012  (the attribute limits reads)
 
-    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **_: str) -> None:
+    def __init__(
+        self,
+        uri: str | None = None,
+        wrap_exceptions: bool = False,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_keys: int = MAX_KEYS,
+        **_: str,
+    ) -> None:
         super().__init__(uri, wrap_exceptions=wrap_exceptions)
+        self._clock = clock
+        self._max_keys = max_keys
         self._windows: dict[str, _Window] = {}
         self._counters: dict[str, tuple[int, float]] = {}
-        self._next_sweep = time.time() + _SWEEP_INTERVAL
+        self._next_sweep = clock() + _SWEEP_INTERVAL
+
+    def __len__(self) -> int:
+        """Keys counted now (at most `max_keys`)."""
+        return len(self._windows)
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
         return ValueError
 
     async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
-        now = time.time()
+        now = self._clock()
         self._sweep(now)
         window = self._windows.get(key)
         if window is None:
-            if len(self._windows) >= MAX_KEYS:
+            max_keys = self._max_keys
+            if len(self._windows) >= max_keys:
                 self._next_sweep = 0
                 self._sweep(now)
-                for oldest in list(self._windows)[: max(0, len(self._windows) - MAX_KEYS + 1)]:
+                for oldest in list(self._windows)[: max(0, len(self._windows) - max_keys + 1)]:
                     del self._windows[oldest]
             window = self._windows[key] = _Window(expiry)
         window.trim(now)
@@ -71,7 +88,7 @@ class WindowMemoryStorage(Storage, MovingWindowSupport):
         return True
 
     async def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
-        now = time.time()
+        now = self._clock()
         window = self._windows.get(key)
         if window is None:
             return now, 0
@@ -96,7 +113,7 @@ class WindowMemoryStorage(Storage, MovingWindowSupport):
     # Fixed-window counters: `limits` requires them of every storage; unused by the server.
 
     async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        now = time.time()
+        now = self._clock()
         count, expires = self._counters.get(key, (0, now + expiry))
         if expires <= now:
             count, expires = 0, now + expiry
@@ -105,10 +122,10 @@ class WindowMemoryStorage(Storage, MovingWindowSupport):
 
     async def get(self, key: str) -> int:
         count, expires = self._counters.get(key, (0, 0.0))
-        return count if expires > time.time() else 0
+        return count if expires > self._clock() else 0
 
     async def get_expiry(self, key: str) -> float:
-        return self._counters.get(key, (0, time.time()))[1]
+        return self._counters.get(key, (0, self._clock()))[1]
 
     async def check(self) -> bool:
         return True

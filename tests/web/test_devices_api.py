@@ -69,3 +69,10 @@ def test_the_page_size_is_bounded(client: TestClient) -> None:
     response = client.get("/api/v1/devices", params={"limit": 100_000})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", "limit"]
+
+
+def test_a_page_cursor_with_a_control_character_is_refused_naming_it(client: TestClient) -> None:
+    response = client.get("/api/v1/devices", params={"after": "dev\x00"})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["query", "after"] and error["type"] == "string_pattern_mismatch"

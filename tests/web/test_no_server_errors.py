@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import AppFactory
 from tests.factories import add_device, bearer
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
@@ -114,3 +117,34 @@ def test_no_history_range_makes_a_server_error(
             params[name] = str(value)
     response = client.get(f"/api/v1/devices/ranges/{path}", params=params)
     assert response.status_code in (200, 422), response.text
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=st.text(min_size=1, max_size=70),
+    path=st.sampled_from(["", "/series", "/series.csv", "/raw.csv"]),
+)
+def test_no_device_name_makes_a_server_error(client: TestClient, name: str, path: str) -> None:
+    response = client.get(
+        f"/api/v1/devices/{quote(name, safe='')}{path}", params={"quantity": "temperature"}
+    )
+    assert response.status_code == 404, response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/api/v1/devices/a%00b", {}),
+        ("/api/v1/devices/a%00b/series", {"quantity": "temperature"}),
+        ("/api/v1/devices/a%00b/raw.csv", {"quantity": "temperature"}),
+        ("/api/v1/devices", {"after": "a\x00b"}),
+    ],
+)
+def test_a_nul_in_a_name_is_refused_before_the_database_sees_it(
+    make_app: AppFactory, database_url: str, path: str, params: dict[str, str]
+) -> None:
+    # PostgreSQL takes no NUL in a text parameter: the name must not reach it.
+    with TestClient(make_app(database_url=database_url)) as test_client:
+        assert test_client.get(path, params=params).status_code in (404, 422)

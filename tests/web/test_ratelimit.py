@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import time
 import uuid
@@ -10,15 +11,14 @@ import uuid
 import anyio
 import pytest
 from fastapi.testclient import TestClient
-from limits.aio.storage import Storage
+from limits.aio.storage import MovingWindowSupport, Storage
 
 from app.main import create_app
-from app.web import ratelimit_memory
 from app.web.client_address import client_address
 from app.web.ratelimit import RateLimiter
 from app.web.ratelimit_memory import WindowMemoryStorage
 from tests.conftest import REDIS_URL, AppFactory, skip_without
-from tests.factories import add_device, bearer, make_settings
+from tests.factories import FakeClock, add_device, bearer, make_settings
 
 SINGLE = "/api/v1/measurements"
 POLICY = re.compile(r'^"(ip|device)";q=(\d+);w=(\d+)$')
@@ -130,17 +130,90 @@ def test_an_unreachable_limit_storage_lets_ingest_through(
     assert len(outages) == 1, "the outage is logged once, not per request"
 
 
-def test_the_number_of_counted_keys_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ratelimit_memory, "MAX_KEYS", 50)
-    storage = WindowMemoryStorage()
+class _Switchable(Storage, MovingWindowSupport):
+    """A `limits` storage that counts nothing, and fails while `down` (as Redis would)."""
 
-    async def flood() -> None:
+    STORAGE_SCHEME = ["async+switchable"]  # noqa: RUF012  (the attribute limits reads)
+    down = False
+
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        return ConnectionError
+
+    def _reach(self) -> None:
+        if _Switchable.down:
+            raise ConnectionError("connection refused")
+
+    async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        self._reach()
+        return True
+
+    async def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        self._reach()
+        return time.time(), 1
+
+    async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        return amount
+
+    async def get(self, key: str) -> int:
+        return 0
+
+    async def get_expiry(self, key: str) -> float:
+        return 0.0
+
+    async def check(self) -> bool:
+        return not _Switchable.down
+
+    async def reset(self) -> int | None:
+        return None
+
+    async def clear(self, key: str) -> None:
+        return None
+
+
+def test_a_storage_outage_is_logged_once_and_so_is_the_recovery(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="app.web.ratelimit")
+    limiter = RateLimiter(
+        make_settings(
+            sqlite_url, rate_limit_device="5/minute", rate_limit_storage_url="async+switchable://"
+        )
+    )
+
+    async def checks(count: int) -> list[bool]:
+        return [bool((await limiter.check("10.0.0.1", "digest")).headers) for _ in range(count)]
+
+    try:
+        _Switchable.down = True
+        unchecked = anyio.run(checks, 3)
+        assert limiter.health.down and limiter.health.failures == 3
+        _Switchable.down = False
+        checked = anyio.run(checks, 2)
+    finally:
+        _Switchable.down = False
+    assert unchecked == [False, False, False], "while down, requests pass without RateLimit"
+    assert checked == [True, True]
+    assert not limiter.health.down
+    messages = [r.getMessage() for r in caplog.records if r.name == "app.web.ratelimit"]
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("rate limits are off: their storage is unreachable")
+    assert "connection refused" in messages[0]
+    assert messages[1].startswith("rate limits are on again after")
+    assert "3 requests passed unchecked" in messages[1]
+
+
+def test_the_number_of_counted_keys_is_bounded() -> None:
+    storage = WindowMemoryStorage(max_keys=50)
+
+    async def flood() -> tuple[float, int]:
         for i in range(500):
             await storage.acquire_entry(f"key{i}", limit=5, expiry=60)
+        return await storage.get_moving_window("key499", limit=5, expiry=60)
 
-    anyio.run(flood)
-    assert len(storage._windows) <= 50
-    assert "key499" in storage._windows
+    newest = anyio.run(flood)
+    assert len(storage) <= 50
+    assert newest[1] == 1, "the newest key is still counted"
 
 
 def test_none_turns_a_limit_off(make_app: AppFactory) -> None:
@@ -152,39 +225,43 @@ def test_none_turns_a_limit_off(make_app: AppFactory) -> None:
 
 
 def test_the_window_moves_rather_than_resetting(sqlite_url: str) -> None:
+    clock = FakeClock()
     limiter = RateLimiter(
-        make_settings(sqlite_url, rate_limit_device="2/second", rate_limit_ip="none")
+        make_settings(sqlite_url, rate_limit_device="2/second", rate_limit_ip="none"),
+        clock=lambda: clock().timestamp(),
     )
 
-    async def scenario() -> list[bool]:
+    async def scenario() -> list[bool | int]:
         async def allowed() -> bool:
             return (await limiter.check("10.0.0.1", "token-digest")).exceeded is None
 
         first = await allowed()
-        await anyio.sleep(0.6)
+        clock.advance(0.6)
         second = await allowed()
-        third = await allowed()  # two hits in the last second: refused
-        await anyio.sleep(0.5)  # the first hit has left the window, the second has not
+        refused = await limiter.check("10.0.0.1", "token-digest")  # two hits in the last second
+        clock.advance(0.5)  # the first hit has left the window, the second has not
         fourth = await allowed()
         fifth = await allowed()
-        return [first, second, third, fourth, fifth]
+        return [first, second, refused.exceeded is None, refused.retry_after, fourth, fifth]
 
-    assert anyio.run(scenario) == [True, True, False, True, False]
+    # Retry in 1 s: the oldest hit (at 0) leaves the window at 1.0, 0.4 s after 0.6.
+    assert anyio.run(scenario) == [True, True, False, 1, True, False]
 
 
 def test_idle_keys_are_swept_from_memory() -> None:
-    storage = WindowMemoryStorage()
+    clock = FakeClock()
+    storage = WindowMemoryStorage(clock=lambda: clock().timestamp())
 
     async def fill() -> None:
         for i in range(100):
             await storage.acquire_entry(f"key{i}", limit=5, expiry=1)
 
     anyio.run(fill)
-    assert len(storage._windows) == 100
-    storage._next_sweep = 0
-    time.sleep(1.05)
+    assert len(storage) == 100
+    clock.advance(1.05)  # past the window and the sweep interval
     anyio.run(storage.acquire_entry, "fresh", 5, 1)
-    assert set(storage._windows) == {"fresh"}
+    assert len(storage) == 1
+    assert anyio.run(storage.get_moving_window, "fresh", 5, 1)[1] == 1
 
 
 @pytest.mark.parametrize(
