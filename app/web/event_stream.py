@@ -45,10 +45,10 @@ from app.live.hub import OVERVIEW, LiveHub, ServerClosing, device_topic
 from app.live.streams import TooManyStreams
 from app.live.viewers import Viewer
 from app.telemetry.devices import DeviceError, normalize_device_name
-from app.web.api_models import ErrorOut
 from app.web.client_address import client_address
-from app.web.deps import services_of
+from app.web.deps import CONTROL_CHARACTERS, services_of
 from app.web.direct_write import DirectWrite, connection_abort
+from app.web.errors import RETRY_AFTER, InvalidParameter, invalid, refusal
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +65,9 @@ PARAMETER_MAX = 64
 
 
 def _invalid(name: str, message: str, kind: str = "value_error") -> JSONResponse:
-    """A 422 in the validation-list shape, as FastAPI answers a bad query parameter."""
-    detail = [{"loc": ["query", name] if name else ["query"], "msg": message, "type": kind}]
-    return JSONResponse({"detail": detail}, status_code=422)
+    """A 422 in the validation-list shape (app/web/errors.py), `loc` naming the parameter."""
+    error = InvalidParameter(("query", name), message, kind).error
+    return JSONResponse({"detail": [error]}, status_code=422)
 
 
 @router.get(
@@ -76,14 +76,17 @@ def _invalid(name: str, message: str, kind: str = "value_error") -> JSONResponse
     response_class=Response,
     response_model=None,
     responses={
-        200: {"content": {"text/event-stream": {}}, "description": "An endless event stream."},
-        404: {"model": ErrorOut, "description": "No device has that name."},
-        422: {
-            "description": "Neither `topic=overview` nor `device` given, or a malformed one "
-            "(over 64 characters, control characters, '/')."
+        200: {
+            "description": "An endless event stream.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        429: {"model": ErrorOut, "description": "This client holds too many streams."},
-        503: {"model": ErrorOut, "description": "The server is shutting down."},
+        404: refusal("No device has that name."),
+        422: invalid(
+            "Neither `topic=overview` nor `device` given, or a topic or device name over "
+            "64 characters or holding control characters; `loc` says which."
+        ),
+        429: refusal("This client holds too many live streams.", RETRY_AFTER),
+        503: refusal("The server is shutting down.", RETRY_AFTER),
     },
 )
 async def events(
@@ -94,7 +97,12 @@ async def events(
     ] = None,
     device: Annotated[
         str | None,
-        Query(description="A device's page: its name.", min_length=1, max_length=PARAMETER_MAX),
+        Query(
+            description="A device's page: its name.",
+            min_length=1,
+            max_length=PARAMETER_MAX,
+            pattern=f"^[^/{CONTROL_CHARACTERS}]+$",
+        ),
     ] = None,
 ) -> Response | HubStream:
     """Tiles of every device (`topic=overview`), or one device's tile and new points."""
@@ -114,7 +122,7 @@ async def events(
     elif topic is not None:
         return _invalid("topic", "the only topic is `overview`; a device's page is `device=NAME`")
     else:
-        return _invalid("", "ask for `topic=overview` or for `device=NAME`", "missing")
+        return _invalid("topic", "ask for `topic=overview` or for `device=NAME`", "missing")
     client = client_address(
         request.client.host if request.client else None,
         request.headers.get("x-forwarded-for"),

@@ -162,7 +162,7 @@ async def test_a_stream_the_server_cancels_at_shutdown_still_ends_its_response()
         ({"device": "   "}, ["query", "device"], "cannot be empty"),
         ({"topic": "x" * 100}, ["query", "topic"], "the only topic is `overview`"),
         ({"topic": "over\nview"}, ["query", "topic"], "the only topic is `overview`"),
-        ({}, ["query"], "ask for `topic=overview` or for `device=NAME`"),
+        ({}, ["query", "topic"], "ask for `topic=overview` or for `device=NAME`"),
     ],
 )
 def test_malformed_stream_requests_are_refused_with_what_was_wrong_and_where(
