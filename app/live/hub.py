@@ -38,8 +38,7 @@ from app.live.frames import FrameLog, encode
 from app.live.state import DeviceView
 from app.live.streams import HubStats, Streams
 from app.live.viewers import Viewer
-from app.telemetry.clock import Clock
-from app.telemetry.events import MeasurementInserted
+from app.telemetry import Clock, MeasurementInserted
 
 logger = logging.getLogger(__name__)
 

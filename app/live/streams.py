@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.live.viewers import Viewer, http_chunk
-from app.telemetry.clock import Clock
+from app.telemetry import Clock
 
 LINGER = timedelta(seconds=30)  # a topic stays watched this long after its last stream
 PING = b": ping\n\n"

@@ -12,12 +12,16 @@ from sqlalchemy import Engine
 from app.bus import Bus
 from app.config import Settings
 from app.live.hub import LiveHub
-from app.telemetry.clock import Clock
-from app.telemetry.devices import DeviceRef, Devices
-from app.telemetry.history import History
-from app.telemetry.measurements import Measurements
-from app.telemetry.retention import Retention
-from app.telemetry.tokens import hash_token, looks_like_token
+from app.telemetry import (
+    Clock,
+    DeviceRef,
+    Devices,
+    History,
+    Measurements,
+    Retention,
+    hash_token,
+    looks_like_token,
+)
 from app.web.client_address import client_address
 from app.web.errors import NotAuthenticated, RateLimited
 from app.web.ratelimit import RateLimiter, remember_headers

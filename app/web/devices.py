@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from app.telemetry.devices import DeviceSummary
+from app.telemetry import DeviceSummary
 from app.web.api_models import DeviceListOut, DeviceOut, ErrorOut, LatestOut
 from app.web.deps import ServicesDep
 

@@ -22,10 +22,13 @@ from fastapi.responses import JSONResponse, Response
 from limits import RateLimitItem
 from starlette.requests import ClientDisconnect
 
-from app.db import StorageUnavailable
-from app.telemetry.devices import DeviceNotFound
-from app.telemetry.history import HistoryError, SeriesNotFound
-from app.telemetry.writing.transaction import QuantityLimitExceeded
+from app.telemetry import (
+    DeviceNotFound,
+    HistoryError,
+    QuantityLimitExceeded,
+    SeriesNotFound,
+    StorageUnavailable,
+)
 from app.web.payloads import InvalidBody, MalformedBody
 from app.web.ratelimit import rate_limit_headers
 

@@ -41,7 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.live.hub import OVERVIEW, ServerClosing, device_topic
 from app.live.streams import TooManyStreams
 from app.live.viewers import Viewer, Wire
-from app.telemetry.devices import DeviceError, normalize_device_name
+from app.telemetry import DeviceError, normalize_device_name
 from app.web.api_models import ErrorOut
 from app.web.client_address import client_address
 from app.web.deps import services_of

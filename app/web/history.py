@@ -13,8 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from app.telemetry.history import SeriesHistory
-from app.telemetry.readings import EARLIEST_MEASURED_AT
+from app.telemetry import EARLIEST_MEASURED_AT, SeriesHistory
 from app.web.api_models import ErrorOut
 from app.web.deps import services_of
 from app.web.errors import BadRange
