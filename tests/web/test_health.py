@@ -46,17 +46,20 @@ def test_readyz_is_503_when_the_database_server_is_down(make_app: AppFactory) ->
 class FullDisk:
     """A database that cannot grow while `full`: SQLite's max_page_count at its size.
 
-    Set on each new connection; the writer opens a fresh one after a failed write, so
-    clearing `full` is the disk getting space back.
+    Applied whenever a connection is checked out of the pool, reused or new (the writer
+    checks out a fresh one after a failed write), so clearing `full` is the disk
+    getting space back.
     """
 
     def __init__(self) -> None:
         self.full = False
 
-    def __call__(self, dbapi_connection: Any, _record: Any) -> None:
+    def __call__(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         if self.full:
             pages = dbapi_connection.execute("PRAGMA page_count").fetchone()[0]
-            dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")
+        else:
+            pages = 1 << 30  # far beyond anything a test writes
+        dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")
 
 
 def batch(start: int) -> dict[str, Any]:
@@ -79,7 +82,7 @@ def test_readyz_is_503_while_the_disk_is_full_and_200_once_writes_work(
     app = make_app(clock=FakeClock(T0 + timedelta(hours=1)))
     disk = FullDisk()
     disk.full = True
-    event.listen(app.state.services.engine, "connect", disk)
+    event.listen(app.state.services.engine, "checkout", disk)
     with TestClient(app) as client:
         token = add_device(app, "greenhouse")  # a row fits in a page the database has
         assert client.get("/readyz").status_code == 200

@@ -46,8 +46,15 @@ async def engine(sqlite_url: str) -> AsyncIterator[Engine]:
 
 @pytest.fixture
 async def measurements(engine: Engine) -> AsyncIterator[Measurements]:
+    # A clock that never moves: no rollup flush or timed checkpoint runs unasked, so
+    # what the writer and the fsync thread do is only what each test makes them do.
     context = Measurements(
-        engine, InProcessBus(), queue_limit=100, batch_rows=5000, max_quantities_per_device=8
+        engine,
+        InProcessBus(),
+        queue_limit=100,
+        batch_rows=5000,
+        max_quantities_per_device=8,
+        monotonic=lambda: 0.0,
     )
     await context.start()
     yield context
