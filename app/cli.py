@@ -14,8 +14,7 @@ from sqlalchemy.engine import make_url
 from app import schema_migrations
 from app.config import ENV_PREFIX, Settings, SettingsError
 from app.db import StorageUnavailable, create_db_engine, create_session_factory
-from app.telemetry.clock import utc_now
-from app.telemetry.devices import DeviceError, Devices
+from app.telemetry import DeviceError, Devices, utc_now
 
 EX_CONFIG = 78  # sysexits.h: configuration error
 

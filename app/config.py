@@ -101,6 +101,11 @@ class Settings(BaseModel):
     write_batch_rows: int = Field(
         default=5000, ge=1, description="Most rows the writer puts in one transaction."
     )
+    announce_queue_groups: int = Field(
+        default=10_000,
+        ge=1,
+        description="Stored groups waiting to be announced on the bus; the oldest drop first.",
+    )
     raw_retention_days: int = Field(
         default=30, ge=1, description="Raw readings older than this many days are deleted."
     )

@@ -34,8 +34,27 @@ NAMING_CONVENTION = {
 }
 
 _BEGIN_OPTION = "telemetry_sqlite_begin"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
+
+# Times in SQLite: integer microseconds since the Unix epoch, UTC. This is the one place
+# that knows; Timestamp below, the write path's raw statements and the history queries'
+# bucket arithmetic all use these.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def encode_time(moment: datetime) -> int:
+    """An aware datetime as SQLite stores it: whole microseconds since the epoch."""
+    return (moment - EPOCH) // MICROSECOND
+
+
+def decode_time(micros: int) -> datetime:
+    """The aware UTC datetime of a time SQLite stored (see encode_time)."""
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def microseconds(span: timedelta) -> int:
+    """A duration in whole microseconds, the unit of encoded times."""
+    return span // MICROSECOND
 
 
 class Base(DeclarativeBase):
@@ -74,14 +93,14 @@ class Timestamp(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value.isoformat()} cannot be stored; attach UTC")
         if dialect.name == "sqlite":
-            return (value - _EPOCH) // _MICROSECOND
+            return encode_time(value)
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if dialect.name == "sqlite":
-            return _EPOCH + timedelta(microseconds=value)
+            return decode_time(value)
         assert isinstance(value, datetime)
         return value.astimezone(UTC)
 

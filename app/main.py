@@ -23,11 +23,15 @@ from app.db import StorageUnavailable, create_db_engine, create_session_factory
 from app.live.hub import LiveHub
 from app.live.loader import devices_after, load_views
 from app.resources import resource_path
-from app.telemetry.clock import Clock, utc_now
-from app.telemetry.devices import Devices
-from app.telemetry.history import History
-from app.telemetry.measurements import Measurements
-from app.telemetry.retention import Retention, RetentionPolicy
+from app.telemetry import (
+    Clock,
+    Devices,
+    History,
+    Measurements,
+    Retention,
+    RetentionPolicy,
+    utc_now,
+)
 from app.web import api_document, devices, event_stream, health, history, ingest, pages
 from app.web.deps import Services
 from app.web.direct_write import DirectWrite
@@ -73,6 +77,8 @@ def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
             max_quantities_per_device=settings.max_quantities_per_device,
             busy_timeout_ms=settings.sqlite_busy_timeout_ms,
             durable=settings.sqlite_synchronous == "FULL",
+            announce_queue_groups=settings.announce_queue_groups,
+            clock=clock,
         ),
         history=History(
             engine, clock, minute_retention=timedelta(days=settings.minute_rollup_retention_days)
@@ -112,7 +118,7 @@ async def _start_live(services: Services) -> int:
     Returns the highest device id it knows, where the search for new devices starts.
     """
     try:
-        views = await run_in_threadpool(load_views, services.engine, services.clock())
+        views = await run_in_threadpool(load_views, services.devices, services.clock())
     except StorageUnavailable as exc:
         logger.warning("the dashboard starts empty: %s", exc.reason)
         views = []
@@ -126,7 +132,7 @@ async def _follow_new_devices(services: Services, after: int) -> None:
     while True:
         await asyncio.sleep(NEW_DEVICE_POLL)
         try:
-            added = await run_in_threadpool(devices_after, services.engine, after)
+            added = await run_in_threadpool(devices_after, services.devices, after)
         except StorageUnavailable as exc:
             logger.warning("could not look for new devices: %s", exc.reason)
             continue

@@ -47,13 +47,14 @@ def seed(database_url: str, days: int, every: int, now: datetime) -> int:
     from app.db import create_db_engine
     from app.telemetry.devices import DeviceRef
     from app.telemetry.readings import Reading
-    from app.telemetry.writing.transaction import MeasurementStore, WriteRequest
+    from app.telemetry.writing.group import WriteRequest
+    from app.telemetry.writing.transaction import GroupTransaction
 
     engine = create_db_engine(Settings(database_url=database_url))
     with engine.connect() as conn:
         (device_id,) = conn.exec_driver_sql("SELECT id FROM devices WHERE name = 'bench-0'").one()
     device = DeviceRef(device_id, "bench-0")
-    store = MeasurementStore(engine, max_quantities_per_device=8, durable=False)
+    store = GroupTransaction(engine, max_quantities_per_device=8, durable=False)
     start = now - timedelta(days=days)
     # Two outages: six hours ten days ago, twenty minutes yesterday.
     outages = [

@@ -46,12 +46,13 @@ def seed(database_url: str, now: datetime) -> str:
     from app.db import create_db_engine, create_session_factory
     from app.telemetry.devices import DeviceRef, Devices
     from app.telemetry.readings import Reading
-    from app.telemetry.writing.transaction import MeasurementStore, WriteRequest
+    from app.telemetry.writing.group import WriteRequest
+    from app.telemetry.writing.transaction import GroupTransaction
 
     schema_migrations.upgrade(database_url)
     engine = create_db_engine(Settings(database_url=database_url))
     devices = Devices(create_session_factory(engine), lambda: now)
-    store = MeasurementStore(engine, max_quantities_per_device=8, durable=False)
+    store = GroupTransaction(engine, max_quantities_per_device=8, durable=False)
     rng = random.Random(7)
     outage = (now - timedelta(hours=9), now - timedelta(hours=7))
     plans = {  # name: (seconds between readings, silent for the last ..., base, swing)

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from app.db import StorageUnavailable, Timestamp, create_db_engine, translate_storage_errors
+from app.db import (
+    StorageUnavailable,
+    Timestamp,
+    create_db_engine,
+    decode_time,
+    encode_time,
+    microseconds,
+    translate_storage_errors,
+)
 from tests.factories import make_settings
 
 
@@ -109,3 +117,14 @@ def test_timestamps_are_stored_as_integers_in_sqlite(sqlite_url: str) -> None:
 def test_an_in_memory_database_is_refused_with_a_reason(url: str) -> None:
     with pytest.raises(ValueError, match="give TELEMETRY_DATABASE_URL a file"):
         create_db_engine(make_settings(url))
+
+
+def test_the_time_encoding_is_whole_microseconds_since_the_epoch() -> None:
+    moment = datetime(2026, 11, 21, 10, 0, 0, 123456, tzinfo=UTC)
+    encoded = encode_time(moment)
+    assert encoded == 1_795_255_200_123_456
+    assert decode_time(encoded) == moment
+    assert microseconds(timedelta(minutes=1)) == 60_000_000
+    # Timestamp stores exactly what encode_time says.
+    dialect = sa.create_engine("sqlite://").dialect
+    assert Timestamp().process_bind_param(moment, dialect) == encoded

@@ -40,8 +40,7 @@ from app.live.state import DeviceView
 from app.live.streams import HubStats, Streams
 from app.live.tiles import OVERVIEW, Renderer, Tiles, device_topic
 from app.live.viewers import Viewer
-from app.telemetry.clock import Clock
-from app.telemetry.events import MeasurementInserted
+from app.telemetry import Clock, MeasurementInserted
 
 __all__ = ["OVERVIEW", "LiveHub", "Renderer", "ServerClosing", "device_topic"]
 

@@ -21,8 +21,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from app.live.state import MINUTE, DeviceView, first_minute
-from app.telemetry.events import MeasurementInserted
-from app.telemetry.writing.rollups import floor_time
+from app.telemetry import MeasurementInserted, floor_time
 
 
 class ChangedMinutes:

@@ -16,9 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from app.telemetry.events import MeasurementInserted
-from app.telemetry.quantities import KNOWN_QUANTITIES
-from app.telemetry.writing.rollups import floor_time
+from app.telemetry import KNOWN_QUANTITIES, MeasurementInserted, floor_time
 
 LATE_AFTER = 3  # intervals of silence
 OFFLINE_AFTER = 10

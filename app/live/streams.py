@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.live.viewers import Viewer, http_chunk
-from app.telemetry.clock import Clock
+from app.telemetry import Clock
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import translate_storage_errors
 from app.telemetry.clock import Clock
+from app.telemetry.device_states import DeviceState, read_device_states
 from app.telemetry.models import DEVICE_NAME_MAX, Device, Series
 from app.telemetry.quantities import unit_of
 from app.telemetry.tokens import hash_token, new_token
@@ -168,6 +169,21 @@ class Devices:
             query = query.where(Device.name > after)
         with translate_storage_errors(), self._sessions() as session:
             return _summarize(session, list(session.scalars(query)))
+
+    def states(self, *, since: datetime, recent_minutes: int) -> Sequence[DeviceState]:
+        """Every device's stored state, in name order, in a fixed number of statements.
+
+        Each quantity carries its minute rollups from `since`; each device the last
+        `recent_minutes` minutes with readings of its most recently updated series.
+        """
+        with translate_storage_errors(), self._sessions() as session:
+            return read_device_states(session.connection(), since=since, recent=recent_minutes)
+
+    def registered_after(self, device_id: int) -> Sequence[DeviceRef]:
+        """Devices registered with an id above `device_id` (ids only grow), in id order."""
+        query = select(Device.id, Device.name).where(Device.id > device_id).order_by(Device.id)
+        with translate_storage_errors(), self._sessions() as session:
+            return [DeviceRef(row.id, row.name) for row in session.execute(query)]
 
     def cached_identity(self, token_hash: str) -> DeviceRef | None:
         """The device for a token checked recently, without touching the database."""

@@ -20,16 +20,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import BigInteger, ColumnElement, Connection, Engine, func, select, type_coerce
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.db import translate_storage_errors
+from app.db import encode_time, microseconds, translate_storage_errors
 from app.telemetry.clock import Clock
 from app.telemetry.devices import DeviceNotFound, normalize_device_name
 from app.telemetry.models import Device, Measurement, RollupHour, RollupMinute, Series
 from app.telemetry.quantities import unit_of
-from app.telemetry.writing.rollups import EPOCH
+from app.telemetry.writing.rollups import floor_time
 
 HOURLY_FROM = timedelta(minutes=30)  # bucket widths from this up read hourly rollups
 RAW_CHUNK = 5000
-MICROSECOND = timedelta(microseconds=1)
 
 
 class HistoryError(ValueError):
@@ -69,9 +68,9 @@ def _bucket_index(
     conn: Connection, bucket: InstrumentedAttribute[datetime], first: datetime, width: timedelta
 ) -> ColumnElement[int]:
     """SQL for the index of the bucket of `width` from `first` that a rollup falls in."""
-    if conn.dialect.name == "sqlite":  # buckets are integer microseconds (app.db.Timestamp)
+    if conn.dialect.name == "sqlite":  # buckets are integer microseconds (app.db.encode_time)
         micros = type_coerce(bucket, BigInteger)
-        return (micros - (first - EPOCH) // MICROSECOND) // (width // MICROSECOND)
+        return (micros - encode_time(first)) // microseconds(width)
     seconds = func.extract("epoch", bucket - first)
     return func.floor(seconds / width.total_seconds())
 
@@ -82,7 +81,7 @@ def choose_width(start: datetime, end: datetime, max_points: int, level: timedel
     multiple = max(1, math.ceil(span / max_points / level))
     while True:
         width = level * multiple
-        first = EPOCH + (start - EPOCH) // width * width
+        first = floor_time(start, width)
         if math.ceil((end - first) / width) <= max_points:
             return width
         multiple += 1
@@ -91,10 +90,18 @@ def choose_width(start: datetime, end: datetime, max_points: int, level: timedel
 class History:
     """Read side of the measurements: series buckets and raw exports."""
 
-    def __init__(self, engine: Engine, clock: Clock, *, minute_retention: timedelta) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        *,
+        minute_retention: timedelta,
+        raw_chunk: int = RAW_CHUNK,
+    ) -> None:
         self._engine = engine
         self._clock = clock
         self._minute_retention = minute_retention
+        self._raw_chunk = raw_chunk  # rows a raw export holds in memory at once
 
     def series(
         self, device: str, quantity: str, start: datetime, end: datetime, max_points: int
@@ -108,7 +115,7 @@ class History:
         table = RollupHour if hourly else RollupMinute
         level = timedelta(hours=1) if hourly else timedelta(minutes=1)
         width = choose_width(start, end, max_points, level)
-        first = EPOCH + (start - EPOCH) // width * width
+        first = floor_time(start, width)
         count = math.ceil((end - first) / width)
         with translate_storage_errors(), self._engine.connect() as conn:
             series_id, name = self._series(conn, device, quantity)
@@ -172,10 +179,10 @@ class History:
                         Measurement.measured_at < end,
                     )
                     .order_by(Measurement.measured_at)
-                    .limit(RAW_CHUNK)
+                    .limit(self._raw_chunk)
                 ).all()
             yield from ((at, value) for at, value in rows)
-            if len(rows) < RAW_CHUNK:
+            if len(rows) < self._raw_chunk:
                 return
             cursor = rows[-1][0] + timedelta(microseconds=1)
 

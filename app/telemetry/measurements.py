@@ -7,16 +7,22 @@ for values that were new (see `subscribe` for their shape).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import Engine
 
 from app.bus import Bus, Subscription
+from app.db import StorageUnavailable
+from app.telemetry.clock import Clock, utc_now
 from app.telemetry.devices import DeviceRef
 from app.telemetry.events import MeasurementInserted
 from app.telemetry.readings import Reading, RecordResult
-from app.telemetry.writing.transaction import MeasurementStore, WriteRequest
+from app.telemetry.writing.group import WriteRequest
+from app.telemetry.writing.health import WriteHealth
+from app.telemetry.writing.rollups import FLUSH_INTERVAL
+from app.telemetry.writing.transaction import GroupTransaction
 from app.telemetry.writing.writer import GroupCommitWriter, WriterStats
 
 
@@ -34,21 +40,28 @@ class Measurements:
         busy_timeout_ms: int = 5000,
         durable: bool = True,
         queue_rows: int = 500_000,
+        announce_queue_groups: int = 10_000,
+        rollup_flush_seconds: float = FLUSH_INTERVAL,
+        clock: Clock = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._bus = bus
-        store = MeasurementStore(
+        self._transaction = GroupTransaction(
             engine,
             max_quantities_per_device=max_quantities_per_device,
             busy_timeout_ms=busy_timeout_ms,
             durable=durable,
+            flush_interval=rollup_flush_seconds,
+            monotonic=monotonic,
         )
-        self._store = store
         self._writer = GroupCommitWriter(
-            store,
+            self._transaction,
             self._broadcast,
             queue_limit=queue_limit,
             batch_rows=batch_rows,
             queue_rows=queue_rows,
+            announce_queue_groups=announce_queue_groups,
+            health=WriteHealth(clock=clock, monotonic=monotonic),
         )
 
     async def start(self) -> None:
@@ -69,13 +82,22 @@ class Measurements:
         """Requests waiting for the writer, for metrics."""
         return self._writer.queue_depth()
 
-    def write_failure(self) -> str | None:
-        """Why writes are refused until a restart (a failed fsync), or None."""
-        return self._writer.sync_failure
+    def write_refusal(self) -> StorageUnavailable | None:
+        """Why writes fail now, or None while they work (what /readyz reports).
+
+        A failed fsync refuses every write until a restart; any other refusal (the disk
+        full, the database locked or unreachable) lasts until a write commits again.
+        """
+        return self._writer.health.refusal()
 
     def wal_bytes(self) -> int:
         """The size of SQLite's write-ahead log, for metrics (0 elsewhere)."""
-        return self._store.wal.size() if self._store.wal is not None else 0
+        wal = self._transaction.wal
+        return wal.size() if wal is not None else 0
+
+    async def rollups_flushed(self) -> None:
+        """Wait until the writer next folds committed values into the rollups."""
+        await self._writer.rollups_flushed()
 
     async def record(
         self, device: DeviceRef, readings: Sequence[Reading], *, received_at: datetime

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from types import MappingProxyType
 
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+QUANTITY_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +46,9 @@ class QuantityError(ValueError):
 def check_value(name: str, value: float) -> None:
     """Raise QuantityError unless `value` is a finite, plausible reading of `name`."""
     known = KNOWN_QUANTITIES.get(name)
-    if known is None and not NAME_PATTERN.fullmatch(name):
+    if known is None and not QUANTITY_NAME_PATTERN.fullmatch(name):
         raise QuantityError(
-            f"quantity name {name!r} must match {NAME_PATTERN.pattern} "
+            f"quantity name {name!r} must match {QUANTITY_NAME_PATTERN.pattern} "
             "(lower case letters, digits and underscores, starting with a letter)"
         )
     if not math.isfinite(value):

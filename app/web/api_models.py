@@ -21,7 +21,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from app.telemetry.quantities import KNOWN_QUANTITIES, NAME_PATTERN
+from app.telemetry import KNOWN_QUANTITIES, QUANTITY_NAME_PATTERN
 
 # Without measured_at: an example with a fixed time would be refused once it is older
 # than the raw readings the server keeps.
@@ -32,7 +32,7 @@ FINITE = {"minimum": -1.7976931348623157e308, "maximum": 1.7976931348623157e308}
 
 def _values_schema(schema: dict[str, Any]) -> None:
     """Quantity names and, for the known quantities, the plausible ranges the server checks."""
-    schema["propertyNames"] = {"pattern": NAME_PATTERN.pattern}
+    schema["propertyNames"] = {"pattern": QUANTITY_NAME_PATTERN.pattern}
     schema["properties"] = {
         q.name: {
             "type": "number",

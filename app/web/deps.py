@@ -12,13 +12,17 @@ from sqlalchemy import Engine
 from app.bus import Bus
 from app.config import Settings
 from app.live.hub import LiveHub
-from app.telemetry.clock import Clock
-from app.telemetry.devices import DeviceRef, Devices
-from app.telemetry.history import History
-from app.telemetry.measurements import Measurements
-from app.telemetry.models import DEVICE_NAME_MAX
-from app.telemetry.retention import Retention
-from app.telemetry.tokens import hash_token, looks_like_token
+from app.telemetry import (
+    DEVICE_NAME_MAX,
+    Clock,
+    DeviceRef,
+    Devices,
+    History,
+    Measurements,
+    Retention,
+    hash_token,
+    looks_like_token,
+)
 from app.web.client_address import client_address
 from app.web.direct_write import DirectWrite
 from app.web.errors import NotAuthenticated, RateLimited

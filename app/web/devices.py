@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.telemetry.devices import DeviceSummary, normalize_device_name
+from app.telemetry import DeviceSummary, normalize_device_name
 from app.web.api_models import DeviceListOut, DeviceOut, LatestOut
 from app.web.deps import CONTROL_CHARACTERS, DeviceName, ServicesDep
 from app.web.errors import UNAVAILABLE, invalid, refusal

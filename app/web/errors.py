@@ -46,10 +46,14 @@ from fastapi.responses import JSONResponse, Response
 from limits import RateLimitItem
 from starlette.requests import ClientDisconnect
 
-from app.db import StorageUnavailable
-from app.telemetry.devices import DeviceError, DeviceNotFound
-from app.telemetry.history import HistoryError, SeriesNotFound
-from app.telemetry.writing.transaction import QuantityLimitExceeded
+from app.telemetry import (
+    DeviceError,
+    DeviceNotFound,
+    HistoryError,
+    QuantityLimitExceeded,
+    SeriesNotFound,
+    StorageUnavailable,
+)
 from app.web.api_models import ErrorOut, ValidationErrorOut
 from app.web.payloads import MAX_REPORTED_ERRORS, InvalidBody, MalformedBody
 from app.web.ratelimit import rate_limit_headers

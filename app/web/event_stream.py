@@ -44,7 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.live.hub import OVERVIEW, LiveHub, ServerClosing, device_topic
 from app.live.streams import TooManyStreams
 from app.live.viewers import Viewer
-from app.telemetry.devices import DeviceError, normalize_device_name
+from app.telemetry import DeviceError, normalize_device_name
 from app.web.client_address import client_address
 from app.web.deps import CONTROL_CHARACTERS, services_of
 from app.web.direct_write import DirectWrite, connection_abort

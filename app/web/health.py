@@ -7,7 +7,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
-from app.db import StorageUnavailable, translate_storage_errors
+from app.db import translate_storage_errors
+from app.telemetry import StorageUnavailable
 from app.web.api_models import HealthOut
 from app.web.deps import ServicesDep
 from app.web.metrics import render_metrics
@@ -24,20 +25,29 @@ async def healthz() -> HealthOut:
 @router.get(
     "/readyz",
     response_model=HealthOut,
-    summary="The database answers",
-    responses={503: {"model": HealthOut, "description": "The database does not answer."}},
+    summary="The database answers and takes writes",
+    responses={
+        503: {
+            "model": HealthOut,
+            "description": "The database does not answer, or refused the latest write.",
+        }
+    },
 )
 async def readyz(services: ServicesDep) -> HealthOut | JSONResponse:
-    """200 when the database answers and takes writes; 503 with the reason otherwise."""
+    """200 when the database answers and takes writes; 503 with the reason otherwise.
+
+    A write the database refused (the disk full, the database locked or unreachable)
+    makes this 503 until a write commits again; a failed fsync, until a restart.
+    """
 
     def ping() -> None:
         with translate_storage_errors(), services.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
     try:
-        failure = services.measurements.write_failure()
-        if failure is not None:
-            raise StorageUnavailable(f"{failure}; restart the server", retry_after=60)
+        refusal = services.measurements.write_refusal()
+        if refusal is not None:
+            raise refusal
         await run_in_threadpool(ping)
     except StorageUnavailable as exc:
         return JSONResponse(

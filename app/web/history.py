@@ -14,10 +14,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from app.telemetry.devices import normalize_device_name
-from app.telemetry.history import SeriesHistory
-from app.telemetry.quantities import NAME_PATTERN
-from app.telemetry.readings import EARLIEST_MEASURED_AT
+from app.telemetry import (
+    EARLIEST_MEASURED_AT,
+    QUANTITY_NAME_PATTERN,
+    SeriesHistory,
+    normalize_device_name,
+)
 from app.web.deps import DeviceName, services_of
 from app.web.errors import UNAVAILABLE, InvalidParameter, invalid, refusal
 from app.web.templating import iso
@@ -75,7 +77,10 @@ class SeriesOut(BaseModel):
 
 
 Quantity = Annotated[
-    str, Query(pattern=NAME_PATTERN.pattern, examples=["temperature"], description="A quantity.")
+    str,
+    Query(
+        pattern=QUANTITY_NAME_PATTERN.pattern, examples=["temperature"], description="A quantity."
+    ),
 ]
 From = Annotated[
     AwareDatetime | None,

@@ -23,8 +23,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.telemetry.devices import DeviceRef
-from app.telemetry.readings import Reading
+from app.telemetry import DeviceRef, Reading
 from app.web.api_models import BatchIn, MeasurementIn, RateLimitedOut, RecordOut
 from app.web.deps import BEARER_SCHEME, Services, authenticate_device, services_of
 from app.web.errors import (

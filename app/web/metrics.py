@@ -35,6 +35,11 @@ class _ServicesCollector(Collector):
                 "Events not announced because the publisher fell behind.",
                 stats.events_dropped,
             ),
+            (
+                "telemetry_rollup_flushes",
+                "Transactions that folded stored values into the rollups.",
+                stats.rollup_flushes,
+            ),
             ("telemetry_rate_limited", "Requests refused by a rate limit.", counters.rate_limited),
             (
                 "telemetry_unauthenticated",
@@ -47,6 +52,11 @@ class _ServicesCollector(Collector):
             "telemetry_write_queue_depth",
             "Requests waiting for the writer.",
             value=self._services.measurements.queue_depth(),
+        )
+        yield GaugeMetricFamily(
+            "telemetry_writes_refused",
+            "1 while the database refuses writes (/readyz says why), else 0.",
+            value=0 if self._services.measurements.write_refusal() is None else 1,
         )
         hub = self._services.hub.stats
         for name, doc, value in (

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
-from app.telemetry.devices import DeviceError, normalize_device_name
-from app.telemetry.quantities import unit_of
+from app.telemetry import DeviceError, normalize_device_name, unit_of
 from app.web.deps import services_of
 
 router = APIRouter(include_in_schema=False)

@@ -16,12 +16,14 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from app.telemetry.quantities import KNOWN_QUANTITIES, QuantityError, check_value
-from app.telemetry.readings import (
+from app.telemetry import (
     EARLIEST_MEASURED_AT,
+    KNOWN_QUANTITIES,
     MeasuredAtError,
+    QuantityError,
     Reading,
     check_measured_at,
+    check_value,
 )
 from app.web.api_models import BatchIn, MeasurementIn
 

@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from app.live.state import DeviceView, QuantityView, Status
 from app.resources import resource_path
-from app.telemetry.quantities import KNOWN_QUANTITIES
+from app.telemetry import KNOWN_QUANTITIES
 
 SPARK_WIDTH = 120
 SPARK_HEIGHT = 28

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import Engine
 
 from app.db import create_db_engine
-from app.telemetry.devices import DeviceNotFound, DeviceRef
-from app.telemetry.history import History, SeriesNotFound, choose_width
-from app.telemetry.readings import Reading
-from app.telemetry.writing.transaction import MeasurementStore, WriteRequest
+from app.telemetry import DeviceNotFound, DeviceRef, History, Reading, SeriesNotFound
+from app.telemetry.history import choose_width
+from app.telemetry.writing.group import WriteRequest
+from app.telemetry.writing.transaction import GroupTransaction
 from tests.factories import FakeClock, make_settings, register
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
@@ -29,7 +29,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 def store_readings(
     engine: Engine, device: DeviceRef, points: list[tuple[timedelta, float]]
 ) -> None:
-    store = MeasurementStore(engine, max_quantities_per_device=8, durable=False)
+    store = GroupTransaction(engine, max_quantities_per_device=8, durable=False)
     readings = [Reading(T0 + offset, {"temperature": value}) for offset, value in points]
     for start in range(0, len(readings), 2000):
         store.write([WriteRequest(device, readings[start : start + 2000], received_at=NOW)])
@@ -114,6 +114,17 @@ def test_raw_export_streams_every_reading_in_order(engine: Engine) -> None:
     rows = list(history(engine).raw("greenhouse", "temperature", T0, T0 + timedelta(hours=1)))
     assert len(rows) == 3600
     assert rows[0] == (T0, 0.0)
+    assert [v for _, v in rows] == [float(s) for s in range(3600)]
+
+
+@pytest.mark.parametrize("chunk", [1000, 1200, 3600, 5000])
+def test_raw_export_holds_one_chunk_at_a_time_and_loses_nothing_between_chunks(
+    engine: Engine, chunk: int
+) -> None:
+    (device,) = register(engine, "greenhouse")
+    store_readings(engine, device, [(timedelta(seconds=s), float(s)) for s in range(3700)])
+    exporter = History(engine, FakeClock(NOW), minute_retention=timedelta(days=1), raw_chunk=chunk)
+    rows = list(exporter.raw("greenhouse", "temperature", T0, T0 + timedelta(hours=1)))
     assert [v for _, v in rows] == [float(s) for s in range(3600)]
 
 

@@ -13,11 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from app.bus import InProcessBus
-from app.db import StorageUnavailable, create_db_engine
-from app.telemetry.devices import DeviceRef
-from app.telemetry.measurements import Measurements
-from app.telemetry.readings import Reading
-from app.telemetry.writing.writer import Overloaded
+from app.db import create_db_engine
+from app.telemetry import DeviceRef, Measurements, Overloaded, Reading, StorageUnavailable
 from tests.factories import make_settings, register
 
 pytestmark = pytest.mark.anyio
@@ -79,8 +76,11 @@ async def test_a_duplicate_publishes_nothing(engine: Engine, measurements: Measu
     await subscription.get()
     result = await measurements.record(device, [reading(0, temperature=30.0)], received_at=T0)
     assert (result.stored, result.duplicates) == (0, 1)
-    await anyio.sleep(0.05)
-    assert subscription.pending() == 0
+    # Events come in order: the next one published is the next new reading's.
+    await measurements.record(device, [reading(1, temperature=30.0)], received_at=T0)
+    with anyio.fail_after(2):
+        event = await subscription.get()
+    assert event.measured_at == T0 + timedelta(seconds=1)
 
 
 async def test_a_write_the_database_refuses_publishes_nothing_and_stores_nothing(
@@ -92,16 +92,19 @@ async def test_a_write_the_database_refuses_publishes_nothing_and_stores_nothing
     blocker.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(StorageUnavailable, match="busy"):
-            await measurements.record(device, [reading(0, temperature=21.5)], received_at=T0)
+            await measurements.record(device, [reading(0, temperature=99.0)], received_at=T0)
     finally:
         blocker.rollback()
         blocker.close()
-    await anyio.sleep(0.05)
-    assert subscription.pending() == 0
     assert count_rows(engine) == 0
     # And the writer recovers once the lock is gone.
     result = await measurements.record(device, [reading(0, temperature=21.5)], received_at=T0)
     assert result.stored == 1
+    # Events come in order: the first one published is the stored reading's, once.
+    with anyio.fail_after(2):
+        event = await subscription.get()
+    assert dict(event.values) == {"temperature": 21.5}
+    assert subscription.pending() == 0
 
 
 async def test_concurrent_requests_share_transactions_and_get_their_own_counts(

@@ -11,7 +11,8 @@ from app.telemetry import retention
 from app.telemetry.models import Measurement, RollupHour, RollupMinute
 from app.telemetry.readings import Reading
 from app.telemetry.retention import Retention, RetentionPolicy
-from app.telemetry.writing.transaction import MeasurementStore, WriteRequest
+from app.telemetry.writing.group import WriteRequest
+from app.telemetry.writing.transaction import GroupTransaction
 from tests.factories import FakeClock, make_settings, register
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -26,7 +27,7 @@ def test_old_data_is_deleted_in_small_transactions(database_url: str, monkeypatc
     monkeypatch.setattr(retention, "CHUNK", 100)  # many chunks, as a big table would need
     engine = create_db_engine(make_settings(database_url))
     (device,) = register(engine, "greenhouse")
-    store = MeasurementStore(engine, max_quantities_per_device=8, durable=False)
+    store = GroupTransaction(engine, max_quantities_per_device=8, durable=False)
     days = [40, 35, 31, 29, 10, 1]
     readings = [
         Reading(NOW - timedelta(days=d, minutes=m), {"temperature": float(d)})

@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from app.telemetry.quantities import KNOWN_QUANTITIES, NAME_PATTERN
+from app.telemetry import KNOWN_QUANTITIES
+from app.telemetry import QUANTITY_NAME_PATTERN as NAME_PATTERN
 from tests.conftest import AppFactory
 
 REF = "#/components/schemas/"

@@ -1,6 +1,6 @@
 """The thread that makes committed groups durable before they are answered.
 
-    writer task (event loop)                 flusher thread
+    writer task (event loop)                 fsync thread
     commit group N (no fsync) ── submit ──>  fsync the WAL once for every group queued
     stage and commit group N+1                │  (N, maybe N+1 too)
                                  <── deliver ─┘  then answer them, in commit order
@@ -21,13 +21,14 @@ from typing import Generic, TypeVar
 
 from app.db import StorageUnavailable
 from app.telemetry.writing.wal import CHECKPOINT_INTERVAL, WalFile
+from device.health import DependencyHealth
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
-class Flusher(Generic[T]):
+class FsyncThread(Generic[T]):
     """Syncs the WAL for submitted batches, then hands each batch to `deliver` on the loop."""
 
     def __init__(
@@ -43,8 +44,14 @@ class Flusher(Generic[T]):
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
-        self._checkpoint_failing = False
-        self._thread = threading.Thread(target=self._run, name="telemetry-flusher", daemon=True)
+        # Used from this class's thread only; others may read its state.
+        self.checkpoints = DependencyHealth(
+            logger,
+            down="cannot checkpoint the database ({reason}); the WAL file grows until "
+            "this is fixed: check the disk and the database file's permissions",
+            up="checkpointing the database works again (it failed for {seconds:.0f} s)",
+        )
+        self._thread = threading.Thread(target=self._run, name="telemetry-fsync", daemon=True)
         self._thread.start()
 
     def submit(self, batch: T) -> None:
@@ -95,14 +102,6 @@ class Flusher(Generic[T]):
         try:
             self._wal.checkpoint_if_due()
         except (sqlite3.Error, OSError) as exc:
-            if not self._checkpoint_failing:
-                logger.warning(
-                    "cannot checkpoint %s (%s); the WAL file grows until this is fixed",
-                    self._wal.database,
-                    exc,
-                )
-            self._checkpoint_failing = True
+            self.checkpoints.failed(f"{self._wal.database}: {exc}")
         else:
-            if self._checkpoint_failing:
-                logger.warning("checkpointing %s works again", self._wal.database)
-            self._checkpoint_failing = False
+            self.checkpoints.succeeded()

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, literal, select
-from sqlalchemy.dialects import postgresql
 
-from app.db import Timestamp
+from app.db import EPOCH, Timestamp
 from app.telemetry.models import Measurement, RollupHour, RollupMinute, RollupPending
+from app.telemetry.writing.dialect import WriteDialect
 
 _minute: Table = RollupMinute.__table__  # type: ignore[assignment]
 _hour: Table = RollupHour.__table__  # type: ignore[assignment]
@@ -34,24 +34,6 @@ _pending: Table = RollupPending.__table__  # type: ignore[assignment]
 _measurements: Table = Measurement.__table__  # type: ignore[assignment]
 
 FLUSH_INTERVAL = 1.0  # seconds between rollup upserts
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MINUTE_US = 60_000_000
-HOUR_US = 3_600_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class Level:
-    """A rollup resolution and its table."""
-
-    name: str
-    width: timedelta
-    table: Table
-
-
-LEVELS = (
-    Level("minute", timedelta(minutes=1), _minute),
-    Level("hour", timedelta(hours=1), _hour),
-)
 
 
 def floor_time(moment: datetime, width: timedelta) -> datetime:
@@ -142,22 +124,13 @@ class Deltas:
         return bool(self.minute)
 
 
-def bucket_functions(dialect: str) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
-    """Minute and hour bucket of an encoded measured_at (int µs in SQLite, else datetime)."""
-    if dialect == "sqlite":
-        return (lambda at: at - at % MINUTE_US), (lambda at: at - at % HOUR_US)
-    return (
-        lambda at: floor_time(at, timedelta(minutes=1)),
-        lambda at: floor_time(at, timedelta(hours=1)),
-    )
-
-
 class RollupWriter:
     """Writes deltas and pending marks inside the writer's transactions."""
 
-    def __init__(self, dialect: str) -> None:
-        self._sqlite = dialect == "sqlite"
-        self.minute_of, self.hour_of = bucket_functions(dialect)
+    def __init__(self, dialect: WriteDialect) -> None:
+        self._dialect = dialect
+        self.minute_of = dialect.minute_of
+        self.hour_of = dialect.hour_of
         # Committed but not yet flushed: the deltas, and the minutes marked pending.
         self.unflushed = Deltas()
 
@@ -167,17 +140,23 @@ class RollupWriter:
             everything = Deltas()
             everything.merge(self.unflushed)
             everything.merge(group)
-            self._upsert(conn, everything)
-            if self.unflushed.minutes:
-                conn.execute(
-                    delete(_pending).where(
-                        _pending.c.minute.in_(self._typed(self.unflushed.minutes))
+            for level, buckets in ((_minute, everything.minute), (_hour, everything.hour)):
+                if buckets:
+                    self._dialect.upsert_rollups(
+                        conn,
+                        level,
+                        [
+                            (series_id, bucket, d.low, d.high, d.total, d.count)
+                            for (series_id, bucket), d in buckets.items()
+                        ],
                     )
-                )
+            if self.unflushed.minutes:
+                starts = self._dialect.bucket_starts(self.unflushed.minutes)
+                conn.execute(delete(_pending).where(_pending.c.minute.in_(starts)))
             return
         new = group.minutes - self.unflushed.minutes
         if new:
-            self._mark(conn, new)
+            self._dialect.mark_pending(conn, new)
 
     def committed(self, group: Deltas, *, flushed: bool) -> None:
         """The transaction that staged `group` committed."""
@@ -185,56 +164,6 @@ class RollupWriter:
             self.unflushed = Deltas()
         else:
             self.unflushed.merge(group)
-
-    def _typed(self, minutes: Iterable[Any]) -> list[datetime]:
-        if self._sqlite:
-            return [EPOCH + timedelta(microseconds=m) for m in minutes]
-        return list(minutes)
-
-    def _mark(self, conn: Connection, minutes: set[Any]) -> None:
-        if self._sqlite:
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            driver.executemany(
-                "INSERT INTO rollups_pending (minute) VALUES (?) ON CONFLICT DO NOTHING",
-                [(m,) for m in minutes],
-            )
-        else:
-            statement = postgresql.insert(_pending).on_conflict_do_nothing()
-            conn.execute(statement, [{"minute": m} for m in minutes])
-
-    def _upsert(self, conn: Connection, deltas: Deltas) -> None:
-        for level, buckets in ((_minute, deltas.minute), (_hour, deltas.hour)):
-            if not buckets:
-                continue
-            rows = [
-                (series_id, bucket, d.low, d.high, d.total, d.count)
-                for (series_id, bucket), d in buckets.items()
-            ]
-            if self._sqlite:
-                driver = conn.connection.driver_connection
-                assert driver is not None
-                name = level.name
-                driver.executemany(
-                    f"INSERT INTO {name} (series_id, bucket, min, max, sum, count) "  # noqa: S608
-                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (series_id, bucket) DO UPDATE SET "
-                    f"min = min({name}.min, excluded.min), max = max({name}.max, excluded.max), "
-                    f"sum = {name}.sum + excluded.sum, count = {name}.count + excluded.count",
-                    rows,
-                )
-                continue
-            statement = postgresql.insert(level)
-            statement = statement.on_conflict_do_update(
-                index_elements=[level.c.series_id, level.c.bucket],
-                set_={
-                    "min": func.least(level.c.min, statement.excluded.min),
-                    "max": func.greatest(level.c.max, statement.excluded.max),
-                    "sum": level.c.sum + statement.excluded.sum,
-                    "count": level.c.count + statement.excluded.count,
-                },
-            )
-            keys = ("series_id", "bucket", "min", "max", "sum", "count")
-            conn.execute(statement, [dict(zip(keys, row, strict=True)) for row in rows])
 
 
 def rebuild_pending(conn: Connection) -> int:

@@ -15,7 +15,7 @@ database reached through a symlink is synced where SQLite really writes it, and 
 missing WAL after a commit is an error, never "nothing to sync".
 
 Checkpoints (copying the WAL back into the database file) would otherwise run inside a
-commit on the event loop; the writer's connection turns them off and the flusher
+commit on the event loop; the writer's connection turns them off and the fsync
 thread runs them here: PASSIVE every few seconds, and TRUNCATE (which waits for the
 writer for a moment) whenever the WAL has grown past WAL_LIMIT_BYTES, since under
 steady writes a PASSIVE checkpoint never catches up and the log would grow forever.

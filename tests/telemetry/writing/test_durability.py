@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
+import anyio.to_thread
 import pytest
 from sqlalchemy import Engine
 
 from app import schema_migrations
 from app.bus import InProcessBus
 from app.db import StorageUnavailable, create_db_engine
-from app.telemetry.measurements import Measurements
-from app.telemetry.readings import Reading
+from app.telemetry import Measurements, Reading
 from app.telemetry.writing import wal
 from tests.factories import make_settings, register
 
@@ -45,8 +46,15 @@ async def engine(sqlite_url: str) -> AsyncIterator[Engine]:
 
 @pytest.fixture
 async def measurements(engine: Engine) -> AsyncIterator[Measurements]:
+    # A clock that never moves: no rollup flush or timed checkpoint runs unasked, so
+    # what the writer and the fsync thread do is only what each test makes them do.
     context = Measurements(
-        engine, InProcessBus(), queue_limit=100, batch_rows=5000, max_quantities_per_device=8
+        engine,
+        InProcessBus(),
+        queue_limit=100,
+        batch_rows=5000,
+        max_quantities_per_device=8,
+        monotonic=lambda: 0.0,
     )
     await context.start()
     yield context
@@ -59,12 +67,14 @@ class FsyncSpy:
     def __init__(self, real: Callable[[int], None]) -> None:
         self.real = real
         self.paths: list[str] = []
+        self.entered = threading.Event()  # a sync has begun
         self.gate = threading.Event()
         self.gate.set()
         self.fail_next: int | None = None
 
     def __call__(self, fd: int) -> None:
         self.paths.append(os.readlink(f"/proc/self/fd/{fd}"))
+        self.entered.set()
         self.gate.wait(timeout=10)
         if self.fail_next is not None:
             code, self.fail_next = self.fail_next, None
@@ -92,7 +102,8 @@ async def test_an_answer_waits_for_the_fsync_of_the_wal(
 
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(post)
-        await anyio.sleep(0.3)
+        assert await anyio.to_thread.run_sync(fsync.entered.wait, 5), "no fsync began"
+        await anyio.wait_all_tasks_blocked()  # whatever could answer it has run
         assert not answered.is_set(), "answered before the data reached the disk"
         fsync.gate.set()
         with anyio.fail_after(5):
@@ -111,13 +122,16 @@ async def test_one_fsync_serves_many_transactions(
         await measurements.record(device, [reading(i)], received_at=T0)
 
     async with anyio.create_task_group() as tasks:
-        for i in range(50):
+        tasks.start_soon(post, 0)
+        assert await anyio.to_thread.run_sync(fsync.entered.wait, 5), "no fsync began"
+        for i in range(1, 50):  # arriving one after another, during the slow sync
             tasks.start_soon(post, i)
-            await anyio.sleep(0.002)  # arriving one after another, during the slow sync
-        await anyio.sleep(0.2)
+            await anyio.lowlevel.checkpoint()
+        await anyio.wait_all_tasks_blocked()  # all committed, all waiting for the disk
         fsync.gate.set()
     assert measurements.stats.requests == 50
-    assert len(fsync.paths) < 50 / 3
+    assert measurements.stats.commits > 2, "the requests should have come in several groups"
+    assert len(fsync.paths) == 2  # the slow one, then one for everything committed during it
 
 
 async def test_a_failed_fsync_stops_all_writes_until_restart(
@@ -127,7 +141,8 @@ async def test_a_failed_fsync_stops_all_writes_until_restart(
     fsync.fail_next = errno.EIO
     with pytest.raises(StorageUnavailable, match=r"fsync .* failed"):
         await measurements.record(device, [reading(0)], received_at=T0)
-    assert measurements.write_failure() is not None
+    refusal = measurements.write_refusal()
+    assert refusal is not None and "restarted" in refusal.reason
     # The disk works again, but what it dropped cannot be known: still refused.
     with pytest.raises(StorageUnavailable, match="restarted"):
         await measurements.record(device, [reading(1)], received_at=T0)
@@ -149,10 +164,12 @@ async def test_a_wal_that_cannot_be_opened_is_a_503_and_nothing_more(
     monkeypatch.setattr(os, "open", open_failing_once)
     with pytest.raises(StorageUnavailable, match="Too many open files"):
         await measurements.record(device, [reading(0)], received_at=T0)
-    assert measurements.write_failure() is None
-    # The flusher lives on; the resend is a duplicate answered after a good fsync.
+    refusal = measurements.write_refusal()
+    assert refusal is not None and "restarted" not in refusal.reason  # it may pass
+    # The fsync thread lives on; the resend is a duplicate answered after a good fsync.
     result = await measurements.record(device, [reading(0)], received_at=T0)
     assert (result.stored, result.duplicates) == (0, 1)
+    assert measurements.write_refusal() is None
 
 
 async def test_a_database_reached_through_a_symlink_is_synced_where_it_lives(

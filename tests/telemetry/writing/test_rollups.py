@@ -12,12 +12,11 @@ from sqlalchemy import Engine
 
 from app.bus import InProcessBus
 from app.db import create_db_engine
-from app.telemetry.devices import DeviceRef
-from app.telemetry.measurements import Measurements
+from app.telemetry import DeviceRef, Measurements, Reading, floor_time
 from app.telemetry.models import RollupHour, RollupMinute, RollupPending
-from app.telemetry.readings import Reading
 from app.telemetry.writing import rollups
-from app.telemetry.writing.transaction import MeasurementStore, WriteRequest
+from app.telemetry.writing.group import WriteRequest
+from app.telemetry.writing.transaction import GroupTransaction
 from tests.factories import make_settings, register
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -40,11 +39,11 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def make_store(engine: Engine, ticker: Ticker) -> MeasurementStore:
-    return MeasurementStore(engine, max_quantities_per_device=8, monotonic=ticker, durable=False)
+def make_store(engine: Engine, ticker: Ticker) -> GroupTransaction:
+    return GroupTransaction(engine, max_quantities_per_device=8, monotonic=ticker, durable=False)
 
 
-def write(store: MeasurementStore, device: DeviceRef, *points: tuple[float, float]) -> None:
+def write(store: GroupTransaction, device: DeviceRef, *points: tuple[float, float]) -> None:
     """Store temperature values at T0 + seconds."""
     readings = [Reading(T0 + timedelta(seconds=s), {"temperature": v}) for s, v in points]
     store.write([WriteRequest(device, readings, received_at=T0)])
@@ -151,26 +150,32 @@ def test_minutes_left_pending_by_a_crash_are_rebuilt_from_the_readings(engine: E
 
 @pytest.mark.anyio
 async def test_an_idle_writer_still_folds_the_last_values_in(sqlite_url: str) -> None:
+    ticker = Ticker()
     engine = create_db_engine(make_settings(sqlite_url))
     context = Measurements(
-        engine, InProcessBus(), queue_limit=10, batch_rows=100, max_quantities_per_device=8
+        engine,
+        InProcessBus(),
+        queue_limit=10,
+        batch_rows=100,
+        max_quantities_per_device=8,
+        rollup_flush_seconds=0.05,
+        monotonic=ticker,
     )
     await context.start()
     try:
         (device,) = register(engine, "greenhouse")
         await context.record(device, [Reading(T0, {"temperature": 20.0})], received_at=T0)
+        assert buckets(engine, RollupMinute) == {}  # its clock says no flush is due yet
+        ticker.now += 1  # no other write comes: the idle writer flushes by itself
         with anyio.fail_after(5):
-            while not buckets(engine, RollupMinute):  # noqa: ASYNC110  (polling the database)
-                await anyio.sleep(0.1)
+            await context.rollups_flushed()
+        assert buckets(engine, RollupMinute) == {T0: (20.0, 20.0, 20.0, 1)}
     finally:
         await context.stop()
         engine.dispose()
-    assert buckets(engine, RollupMinute) == {T0: (20.0, 20.0, 20.0, 1)}
 
 
 def test_buckets_are_aligned_to_the_epoch() -> None:
     moment = datetime(2026, 11, 21, 10, 17, 42, 123456, tzinfo=UTC)
-    assert rollups.floor_time(moment, timedelta(minutes=1)) == datetime(
-        2026, 11, 21, 10, 17, tzinfo=UTC
-    )
-    assert rollups.floor_time(moment, timedelta(hours=1)) == datetime(2026, 11, 21, 10, tzinfo=UTC)
+    assert floor_time(moment, timedelta(minutes=1)) == datetime(2026, 11, 21, 10, 17, tzinfo=UTC)
+    assert floor_time(moment, timedelta(hours=1)) == datetime(2026, 11, 21, 10, tzinfo=UTC)

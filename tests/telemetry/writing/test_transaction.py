@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from app.db import create_db_engine
-from app.telemetry.devices import DeviceRef
+from app.telemetry import DeviceRef, QuantityLimitExceeded, Reading
 from app.telemetry.models import Device
-from app.telemetry.readings import Reading
-from app.telemetry.writing.transaction import MeasurementStore, QuantityLimitExceeded, WriteRequest
+from app.telemetry.writing.group import WriteRequest
+from app.telemetry.writing.transaction import GroupTransaction
 from tests.factories import make_settings, register
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -27,8 +27,8 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def store(engine: Engine) -> Iterator[MeasurementStore]:
-    store = MeasurementStore(engine, max_quantities_per_device=4)
+def store(engine: Engine) -> Iterator[GroupTransaction]:
+    store = GroupTransaction(engine, max_quantities_per_device=4)
     yield store
     store.close()
 
@@ -52,7 +52,7 @@ def stored_rows(engine: Engine) -> list[tuple[str, str, datetime, float]]:
 
 
 def test_a_group_stores_every_value_and_counts_per_request(
-    engine: Engine, store: MeasurementStore
+    engine: Engine, store: GroupTransaction
 ) -> None:
     a, b = register(engine, "a", "b")
     outcomes = store.write(
@@ -66,7 +66,7 @@ def test_a_group_stores_every_value_and_counts_per_request(
 
 
 def test_a_resend_is_a_duplicate_whatever_its_value(
-    engine: Engine, store: MeasurementStore
+    engine: Engine, store: GroupTransaction
 ) -> None:
     (a,) = register(engine, "a")
     store.write([request(a, (0, {"temperature": 21.5}))])
@@ -77,7 +77,7 @@ def test_a_resend_is_a_duplicate_whatever_its_value(
 
 
 def test_a_partial_resend_stores_only_the_new_values(
-    engine: Engine, store: MeasurementStore
+    engine: Engine, store: GroupTransaction
 ) -> None:
     (a,) = register(engine, "a")
     store.write([request(a, (0, {"temperature": 21.5}))])
@@ -87,7 +87,7 @@ def test_a_partial_resend_stores_only_the_new_values(
 
 
 def test_the_same_reading_twice_in_one_group_is_credited_once(
-    engine: Engine, store: MeasurementStore
+    engine: Engine, store: GroupTransaction
 ) -> None:
     (a,) = register(engine, "a")
     first, second = store.write(
@@ -100,7 +100,7 @@ def test_the_same_reading_twice_in_one_group_is_credited_once(
 
 
 def test_same_time_on_different_devices_or_quantities_is_not_a_duplicate(
-    engine: Engine, store: MeasurementStore
+    engine: Engine, store: GroupTransaction
 ) -> None:
     a, b = register(engine, "a", "b")
     outcomes = store.write(
@@ -113,7 +113,7 @@ def test_same_time_on_different_devices_or_quantities_is_not_a_duplicate(
 
 
 def test_one_event_per_stored_reading_with_its_values(
-    engine: Engine, store: MeasurementStore
+    engine: Engine, store: GroupTransaction
 ) -> None:
     (a,) = register(engine, "a")
     (outcome,) = store.write(
@@ -126,7 +126,7 @@ def test_one_event_per_stored_reading_with_its_values(
 
 
 def test_a_device_past_its_quantity_limit_is_refused_alone(
-    engine: Engine, store: MeasurementStore
+    engine: Engine, store: GroupTransaction
 ) -> None:
     a, b = register(engine, "a", "b")
     store.write([request(a, (0, {"q1": 1.0, "q2": 1.0, "q3": 1.0}))])
@@ -141,22 +141,27 @@ def test_a_device_past_its_quantity_limit_is_refused_alone(
     assert len([r for r in stored_rows(engine) if r[0] == "a"]) == 3
 
 
-def test_last_seen_moves_forward_only(engine: Engine, store: MeasurementStore) -> None:
+def test_last_seen_moves_forward_only(engine: Engine, store: GroupTransaction) -> None:
     (a,) = register(engine, "a")
     later = WriteRequest(
         a, [Reading(T0, {"temperature": 1.0})], received_at=T0 + timedelta(hours=2)
     )
     earlier = WriteRequest(a, [Reading(T0, {"humidity": 1.0})], received_at=T0 + timedelta(hours=1))
     store.write([later])
-    store._seen_written.clear()
-    store.write([earlier])
+    # A fresh transaction remembers nothing written: only the database's own rule
+    # (never backward) can keep the later time.
+    fresh = GroupTransaction(engine, max_quantities_per_device=4)
+    try:
+        fresh.write([earlier])
+    finally:
+        fresh.close()
     with engine.connect() as conn:
         seen = conn.execute(sa.select(Device.last_seen_at)).scalar_one()
     assert seen == T0 + timedelta(hours=2)
 
 
 def test_a_rolled_back_group_stores_nothing_and_creates_no_series(
-    engine: Engine, store: MeasurementStore
+    engine: Engine, store: GroupTransaction
 ) -> None:
     (a,) = register(engine, "a")
     store.begin()
@@ -170,7 +175,7 @@ def test_a_rolled_back_group_stores_nothing_and_creates_no_series(
     assert [row[3] for row in stored_rows(engine)] == [2.0]
 
 
-def test_large_groups_are_split_into_statements(engine: Engine, store: MeasurementStore) -> None:
+def test_large_groups_are_split_into_statements(engine: Engine, store: GroupTransaction) -> None:
     (a,) = register(engine, "a")
     readings = [(s, {"temperature": float(s % 100)}) for s in range(2500)]
     (outcome,) = store.write([request(a, *readings)])
