@@ -130,7 +130,7 @@ class Settings(BaseModel):
     sse_backlog_bytes: int = Field(
         default=256 * 1024,
         ge=16 * 1024,
-        description="Unsent bytes a live viewer may hold before one it takes nothing of ends it.",
+        description="Bytes a live viewer's transport may buffer; over it, taking nothing ends it.",
     )
     sse_send_timeout: float = Field(
         default=10.0, gt=0, description="Seconds a live viewer may take to accept an update."

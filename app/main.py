@@ -172,7 +172,7 @@ class TelemetryApp(FastAPI):
     """The FastAPI app with the event streams answered outside all its middleware.
 
     Outside even Starlette's error middleware, which wraps `send` in a closure: a stream
-    must see the server's own `send` to write to its socket (app/web/events.py).
+    must see the server's own `send` to write to its socket (app/web/direct_write.py).
     """
 
     def build_middleware_stack(self) -> ASGIApp:

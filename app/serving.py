@@ -10,10 +10,10 @@ app.main:create_app_from_env` has no such handler: its streams end when its
 
 Live streams whose client stopped reading (a frozen tab, a suspended laptop) are ended
 by the hub within TELEMETRY_SSE_SEND_TIMEOUT when their updates are written straight to
-their sockets (app/web/direct_write.py). With that off, the hub cannot reach the
-sockets, so the listening socket gets the kernel's TCP_USER_TIMEOUT, which every
-connection inherits: the kernel ends a connection whose peer acknowledged nothing, or
-kept its window shut, for that long.
+their sockets (app/web/direct_write.py). Without that (TELEMETRY_SSE_DIRECT_WRITE=0, or
+no httptools), the hub cannot reach the sockets, so the listening socket gets the
+kernel's TCP_USER_TIMEOUT, which every connection inherits: the kernel ends a connection
+whose peer acknowledged nothing, or kept its window shut, for that long.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def build_server(
     port: int,
     access_log: bool = False,
     log_level: str | None = None,
+    root_path: str = "",
 ) -> tuple[TelemetryServer, socket.socket]:
     """A server for `app` and its bound listening socket; `server.run(sockets=[sock])`."""
     config = uvicorn.Config(
@@ -75,23 +76,26 @@ def build_server(
         # TELEMETRY_TRUSTED_PROXIES; uvicorn must not rewrite them first.
         proxy_headers=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        root_path=root_path,
     )
     sock = config.bind_socket()
-    if not settings.sse_direct_write and not set_user_timeout(sock, settings.sse_send_timeout):
+    if not direct_writes_possible(settings) and not set_user_timeout(
+        sock, settings.sse_send_timeout
+    ):
         logger.warning(
-            "this system has no TCP_USER_TIMEOUT: with TELEMETRY_SSE_DIRECT_WRITE=0, a live "
-            "stream whose client stopped reading stays open until the kernel's buffers fill"
+            "this system has no TCP_USER_TIMEOUT: without direct writes, a live stream "
+            "whose client stopped reading stays open until its client goes away"
         )
     return TelemetryServer(config, app), sock
 
 
+def direct_writes_possible(settings: Settings) -> bool:
+    """True if live streams can be written to their sockets: on, and httptools there."""
+    return settings.sse_direct_write and importlib.util.find_spec("httptools") is not None
+
+
 def serve(settings: Settings, *, host: str, port: int, access_log: bool) -> None:
     """Serve until SIGTERM or SIGINT; every live stream ends at once on either."""
-    if settings.sse_direct_write and importlib.util.find_spec("httptools") is None:
-        logger.warning(
-            "httptools is not installed: live streams go through the ASGI server's send, "
-            "several times slower with many viewers (pip install 'uvicorn[standard]')"
-        )
     server, sock = build_server(
         create_app(settings), settings, host=host, port=port, access_log=access_log
     )

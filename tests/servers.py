@@ -28,11 +28,17 @@ class LiveServer:
 
 @contextmanager
 def run_live_server(
-    settings: Settings, *, clock: Callable[[], datetime] | None = None, port: int = 0
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    port: int = 0,
+    root_path: str = "",
 ) -> Iterator[LiveServer]:
     """Serve a new app for `settings` on 127.0.0.1 (on `port`, or any) until the block ends."""
     app = create_app(settings, clock=clock) if clock else create_app(settings)
-    server, sock = build_server(app, settings, host="127.0.0.1", port=port, log_level="warning")
+    server, sock = build_server(
+        app, settings, host="127.0.0.1", port=port, log_level="warning", root_path=root_path
+    )
     port = sock.getsockname()[1]
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

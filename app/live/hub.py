@@ -21,7 +21,8 @@ not a re-render), or with the frames it missed when it sends a Last-Event-ID the
 log still covers.
 
 Shutdown: whoever runs the server calls `end_streams` (app/serving.py does it from its
-signal handler): every stream ends at once and no new one opens.
+signal handler): every stream ends at once and no new one opens; a stream whose client
+has not taken its last bytes SHUTDOWN_GRACE later has its connection cut.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from collections.abc import Iterable
 
 from app.bus import Subscription
@@ -38,6 +38,7 @@ from app.live.frames import FrameEncoder, FrameLog
 from app.live.points import ChangedMinutes, points_json
 from app.live.state import DeviceView
 from app.live.streams import HubStats, Streams
+from app.live.tasks import follow, keep_alive_forever, tick_forever
 from app.live.tiles import OVERVIEW, Renderer, Tiles, device_topic
 from app.live.viewers import Viewer
 from app.telemetry import Clock, MeasurementInserted
@@ -46,10 +47,9 @@ __all__ = ["OVERVIEW", "LiveHub", "Renderer", "ServerClosing", "device_topic"]
 
 logger = logging.getLogger(__name__)
 
-STALL_CHECK = 1.0  # seconds between looks for streams whose client takes nothing
-# Pings go out this much before their interval is up, so that a proxy that closes
-# streams idle for TELEMETRY_SSE_PING_SECONDS never sees that much silence.
-PING_EARLY = 0.2
+# How long, on shutdown, streams may take to send their last bytes before their
+# connections are cut (well within `telemetry serve`'s graceful-shutdown timeout).
+SHUTDOWN_GRACE = 1.0
 
 
 class ServerClosing(Exception):
@@ -109,9 +109,9 @@ class LiveHub:
         """Follow `events`, tick every refresh interval, keep the streams alive."""
         self._loop = loop = asyncio.get_running_loop()
         self._tasks = [
-            loop.create_task(self._consume(events), name="live-consume"),
-            loop.create_task(self._tick_forever(), name="live-tick"),
-            loop.create_task(self._keep_alive_forever(), name="live-keepalive"),
+            loop.create_task(follow(self, events), name="live-consume"),
+            loop.create_task(tick_forever(self, self._interval), name="live-tick"),
+            loop.create_task(keep_alive_forever(self, self._ping_seconds), name="live-keepalive"),
         ]
 
     def end_streams(self) -> None:
@@ -120,8 +120,16 @@ class LiveHub:
         Each response then finishes cleanly instead of being cut off, and the server
         can stop at once; the browsers reconnect to the next server.
         """
+        first = not self._closing
         self._closing = True
         self.streams.close_all()
+        if first and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_later(SHUTDOWN_GRACE, self._cut_remaining)
+
+    def _cut_remaining(self) -> None:
+        cut = self.streams.cut_all()
+        if cut:
+            logger.info("cut %d live streams that had not taken their last bytes", cut)
 
     def end_streams_threadsafe(self) -> None:
         """`end_streams` from any thread, or from a signal handler."""
@@ -139,34 +147,6 @@ class LiveHub:
         self._tasks = []
         self.end_streams()
 
-    async def _consume(self, events: Subscription[MeasurementInserted]) -> None:
-        async for event in events:
-            self.apply(event)
-
-    async def _tick_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                self.tick()
-            except Exception:
-                logger.exception("a live update failed; the next tick tries again")
-
-    async def _keep_alive_forever(self) -> None:
-        # On its own timer, not the tick's: the refresh interval may be a minute, and
-        # neither the pings nor the send timeout may wait that long.
-        loop = asyncio.get_running_loop()
-        interval = max(self._ping_seconds - PING_EARLY, PING_EARLY)
-        next_ping = loop.time() + interval
-        while True:
-            await asyncio.sleep(max(0.0, min(STALL_CHECK, next_ping - loop.time())))
-            try:
-                self.drop_stalled(loop.time())
-                if loop.time() >= next_ping:
-                    self.ping()
-                    next_ping = loop.time() + interval
-            except Exception:
-                logger.exception("keeping live streams alive failed; trying again")
-
     # -- events and ticks ---------------------------------------------------------------
 
     def apply(self, event: MeasurementInserted) -> None:
@@ -177,8 +157,9 @@ class LiveHub:
             self._add_view(view)
         view.apply(event, self._clock())
         self._dirty.add(view.id)
-        if self.streams.watched(device_topic(view.id)):
-            self._points.add(event)
+        # Noted even while nobody watches: a page opened before the next tick starts
+        # from a snapshot that may predate this event, and the tick must send its minute.
+        self._points.add(event)
 
     def add_devices(self, devices: Iterable[tuple[int, str]]) -> None:
         """Show devices registered since the start that have not posted yet (by id, name)."""
@@ -190,7 +171,7 @@ class LiveHub:
     def tick(self) -> None:
         """Re-check statuses, render what changed once, send it to whoever watches."""
         now = self._clock()
-        self._tick_started = time.time()
+        self._tick_started = now.timestamp()
         self.stats.ticks += 1
         for view in self.views.values():
             status = view.status_at(now)

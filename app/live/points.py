@@ -17,6 +17,7 @@ changes nothing. A thousand readings a second still cost one small frame a secon
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
@@ -58,12 +59,18 @@ def points_json(
         minutes = sorted(
             m
             for m in (changed[name] if changed is not None else quantity.minutes)
-            if m >= window and m in quantity.minutes
+            if m >= window and m in quantity.minutes and _finite(quantity.minutes[m])
         )
         rows = ",".join(_minute_json(m, quantity.minutes[m]) for m in minutes)
         parts.append(f'"{name}":[{rows}]')
     window_ms = int(window.timestamp()) * 1000
     return f'{{"window":{window_ms},"quantities":{{{",".join(parts)}}}}}'
+
+
+def _finite(aggregate: list[float]) -> bool:
+    # Two readings of 1e308 sum to infinity, which JSON cannot carry: such a minute is
+    # left out, and the chart keeps the history's value for its bucket.
+    return all(math.isfinite(x) for x in aggregate)
 
 
 def _minute_json(minute: datetime, aggregate: list[float]) -> str:

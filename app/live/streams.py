@@ -136,6 +136,17 @@ class Streams:
             for viewer in list(viewers):
                 viewer.close()
 
+    def cut_all(self) -> int:
+        """Cut the connection of every stream still registered; returns how many."""
+        remaining = [viewer for viewer in self.viewers() if not viewer.stalled]
+        for viewer in remaining:
+            viewer.stall()
+        return len(remaining)
+
+    def viewers(self) -> list[Viewer]:
+        """Every registered stream."""
+        return [viewer for viewers in self._topics.values() for viewer in viewers]
+
     def count(self) -> int:
         """Open streams."""
         return sum(len(v) for v in self._topics.values())

@@ -132,20 +132,20 @@ class DirectWrite:
     def warn_if_off(self) -> None:
         """At start-up: one warning if the operator turned the fast path off."""
         if not self.enabled:
-            logger.warning(
-                "live streams go through the ASGI server's send (TELEMETRY_SSE_DIRECT_WRITE=0): "
-                "correct, but each update costs several times more CPU with many viewers"
-            )
+            _warn_slow("TELEMETRY_SSE_DIRECT_WRITE=0")
 
     def wire(self, send: Send) -> SocketWire | None:
         """The stream's wire, or None (and one warning per process) if there is none."""
         wire = server_wire(send)
         if wire is None and self.unavailable is None and _transport(send) is None:
             self.unavailable = "the server is not uvicorn with its httptools protocol"
-            logger.warning(
-                "live streams go through the ASGI server's send: %s; correct, but each "
-                "update costs several times more CPU with many viewers (run `telemetry "
-                "serve`, or uvicorn with --http httptools)",
-                self.unavailable,
-            )
+            _warn_slow(f"{self.unavailable}; run `telemetry serve`, or uvicorn --http httptools")
         return wire
+
+
+def _warn_slow(why: str) -> None:
+    logger.warning(
+        "live streams go through the ASGI server's send (%s): correct, but each update "
+        "costs several times more CPU with many viewers",
+        why,
+    )

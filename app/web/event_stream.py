@@ -34,6 +34,7 @@ How a stream ends:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Annotated
 
@@ -108,7 +109,11 @@ async def events(
     """Tiles of every device (`topic=overview`), or one device's tile and new points."""
     services = services_of(request)
     hub = services.hub
+    if topic is not None and topic != OVERVIEW:
+        return _invalid("topic", "the only topic is `overview`; a device's page is `device=NAME`")
     if device is not None:
+        if len(device) > PARAMETER_MAX:
+            return _invalid("device", f"a device name has at most {PARAMETER_MAX} characters")
         try:
             name = normalize_device_name(device)
         except DeviceError as exc:
@@ -119,8 +124,6 @@ async def events(
         stream_topic = device_topic(device_id)
     elif topic == OVERVIEW:
         stream_topic = OVERVIEW
-    elif topic is not None:
-        return _invalid("topic", "the only topic is `overview`; a device's page is `device=NAME`")
     else:
         return _invalid("topic", "ask for `topic=overview` or for `device=NAME`", "missing")
     client = client_address(
@@ -128,80 +131,118 @@ async def events(
         request.headers.get("x-forwarded-for"),
         services.settings.trusted_proxies,
     )
-    try:
-        viewer = hub.open(stream_topic, client, request.headers.get("last-event-id"))
-    except TooManyStreams as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": "10"})
-    except ServerClosing as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "2"})
-    return HubStream(hub, viewer, services.direct_write)
+    return HubStream(
+        hub, stream_topic, client, request.headers.get("last-event-id"), services.direct_write
+    )
 
 
 class HubStream:
-    """One live stream's response: the viewer's frames until it closes or its client leaves."""
+    """One live stream's response: the viewer's frames until it closes or its client leaves.
 
-    def __init__(self, hub: LiveHub, viewer: Viewer, direct_write: DirectWrite) -> None:
+    The viewer is opened when the response runs, not before: a response that never runs
+    (a server that drops it) leaves nothing registered.
+    """
+
+    def __init__(
+        self,
+        hub: LiveHub,
+        topic: str,
+        client: str,
+        last_event_id: str | None,
+        direct_write: DirectWrite,
+    ) -> None:
         self._hub = hub
-        self._viewer = viewer
+        self._opening: tuple[str, str, str | None] | None = (topic, client, last_event_id)
         self._direct_write = direct_write
+        self.viewer: Viewer | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        viewer = self._viewer
+        assert self._opening is not None, "a stream's response runs once"
+        opening, self._opening = self._opening, None
+        try:
+            self.viewer = viewer = self._hub.open(*opening)
+        except TooManyStreams as exc:
+            refused = JSONResponse({"detail": str(exc)}, 429, headers={"Retry-After": "10"})
+            await refused(scope, receive, send)
+            return
+        except ServerClosing as exc:
+            refused = JSONResponse({"detail": str(exc)}, 503, headers={"Retry-After": "2"})
+            await refused(scope, receive, send)
+            return
+        await self._stream(viewer, receive, send)
+
+    async def _stream(self, viewer: Viewer, receive: Receive, send: Send) -> None:
         if self._direct_write.enabled:
             direct_write = self._direct_write
             viewer.offer_wire(lambda: direct_write.wire(send), connection_abort(send))
-        listener = asyncio.get_running_loop().create_task(self._wait_for_disconnect(receive))
+        listener = asyncio.get_running_loop().create_task(_wait_for_disconnect(viewer, receive))
         started = False
         try:
-            await self._send(
-                send, {"type": "http.response.start", "status": 200, "headers": HEADERS}
+            await _send(
+                viewer, send, {"type": "http.response.start", "status": 200, "headers": HEADERS}
             )
             started = True
             while (data := await viewer.next()) is not None:
-                await self._send(
-                    send, {"type": "http.response.body", "body": data, "more_body": True}
+                await _send(
+                    viewer, send, {"type": "http.response.body", "body": data, "more_body": True}
                 )
-            await self._send(send, {"type": "http.response.body", "body": b"", "more_body": False})
+            await _send(
+                viewer, send, {"type": "http.response.body", "body": b"", "more_body": False}
+            )
         except asyncio.CancelledError:
             # The server stopped waiting for this stream (uvicorn's graceful-shutdown
             # timeout): end the response properly so the browser reconnects at once.
             if not started:
                 raise
-            await self._finish_cancelled(send)
+            await _finish_cancelled(viewer, send)
         except OSError:
             pass  # the client left while a write was under way (servers other than uvicorn)
         finally:
             listener.cancel()
             self._hub.close(viewer)  # only now: the send timeout watched the last write too
 
-    async def _send(self, send: Send, message: Message) -> None:
-        viewer = self._viewer
-        viewer.sending_since = asyncio.get_running_loop().time()
-        try:
-            await send(message)
-        finally:
-            viewer.sending_since = 0.0
 
-    async def _wait_for_disconnect(self, receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        self._viewer.close()  # ends the stream's loop
+async def _send(viewer: Viewer, send: Send, message: Message) -> None:
+    viewer.sending_since = asyncio.get_running_loop().time()
+    try:
+        await send(message)
+    finally:
+        viewer.sending_since = 0.0
 
-    async def _finish_cancelled(self, send: Send) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
-        self._viewer.close()
-        try:
-            async with asyncio.timeout(FINAL_SEND_TIMEOUT):
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except (TimeoutError, OSError):
-            logger.info(
-                "the live stream of %s on %s ended without its last chunk: the client "
-                "took nothing while the server shut down",
-                self._viewer.client,
-                self._viewer.topic,
-            )
+
+async def _wait_for_disconnect(viewer: Viewer, receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    viewer.close()  # ends the stream's loop
+
+
+async def _finish_cancelled(viewer: Viewer, send: Send) -> None:
+    """The last chunk of a cancelled stream, or, if its client takes nothing, a cut."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+    viewer.close()
+    try:
+        async with asyncio.timeout(FINAL_SEND_TIMEOUT):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return
+    except (TimeoutError, OSError, asyncio.CancelledError):
+        pass
+    logger.info(
+        "cut the live stream of %s on %s: it took nothing while the server shut down",
+        viewer.client,
+        viewer.topic,
+    )
+    viewer.stall()  # aborts the connection where it can be reached
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.sleep(0)  # the server sees the connection lost before this returns
+
+
+def _path(scope: Scope) -> str:
+    """The request's path within the app (uvicorn's --root-path is part of scope["path"])."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 class EventStreams:
@@ -211,7 +252,7 @@ class EventStreams:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/events" or scope["method"] != "GET":
+        if scope["type"] != "http" or scope["method"] != "GET" or _path(scope) != "/events":
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)

@@ -7,10 +7,12 @@
 // server's live view holds it ([minute ms, min, max, sum, count]); its snapshot carries
 // every minute of the last hour, and `window`, the first minute the server holds
 // completely. A bucket of at most an hour that starts at or after `window` is computed
-// from those minutes alone, exactly as the history computes it from the rollups, so a
-// chart and a fresh fetch agree: frames replace rather than add, and a replayed frame,
-// a frame that crosses a fetch, or a fetch that misses the last second's readings
-// change nothing. Wider buckets (ranges of months) move at the next fetch, every minute.
+// from those minutes, exactly as the history computes it from the rollups, so a chart
+// and a fresh fetch agree: frames replace rather than add, and a replayed frame, a
+// frame that crosses a fetch, or a fetch that misses the last second's readings change
+// nothing; where a fetch holds more readings than the live minutes (a stream that fell
+// behind), the fetch wins. Wider buckets (ranges of months) move at the next fetch,
+// every minute.
 (function () {
   "use strict";
   var page, charts = [], liveWindow = 0;
@@ -107,6 +109,11 @@
         chart.drawn = attempt;
         chart.unit = body.unit || "";
         chart.data = columns(body);
+        chart.base = {};  // the fetched buckets by start, to compare the live ones with
+        chart.data.t.forEach(function (t, i) {
+          chart.base[t] = [chart.data.low[i], chart.data.high[i], chart.data.mean[i],
+            chart.data.count[i]];
+        });
         chart.span = (Date.parse(body.to) - Date.parse(body.from)) / 1000;
         applyLive(chart);
         draw(chart);
@@ -140,7 +147,15 @@
     });
     for (var i = 0; i < d.t.length; i++) {
       if (d.t[i] < first) continue;
-      var b = sums[d.t[i]];
+      // The history can only lag (its rollups are written about once a second) and the
+      // live minutes can only miss readings (a stream that was dropped or fell behind):
+      // whichever holds more readings is the truer one.
+      var b = sums[d.t[i]], fetched = (chart.base || {})[d.t[i]];
+      if (fetched && fetched[3] > (b ? b[3] : 0)) {
+        d.low[i] = fetched[0]; d.high[i] = fetched[1]; d.mean[i] = fetched[2];
+        d.count[i] = fetched[3];
+        continue;
+      }
       d.low[i] = b ? b[0] : null; d.high[i] = b ? b[1] : null;
       d.mean[i] = b ? b[2] / b[3] : null; d.count[i] = b ? b[3] : 0;
     }

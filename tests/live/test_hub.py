@@ -5,6 +5,7 @@ Driven tick by tick with a clock the test moves, and with the real templates.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 
@@ -363,3 +364,36 @@ def test_devices_registered_later_get_a_tile_and_the_grid_is_sent_again(
     assert events_in(sent) == ["grid"]
     assert b"cellar" in sent and b"pi-1" in sent
     assert hub.device_id("cellar") == 2
+
+
+def test_a_page_opened_before_the_tick_gets_the_minute_that_changed_while_unwatched(
+    clock: FakeClock,
+) -> None:
+    # Its snapshot was cached before the reading; the tick must still send the minute.
+    hub = make_hub(clock)
+    hub.load([DeviceView(1, "pi-1")])
+    hub.apply(event(1, 0, temperature=20.0))
+    hub.tick()
+    hub.close(hub.open(device_topic(1), "c", None))  # cached the snapshot, then left
+    clock.advance(31)  # past the linger: nobody watches the page any more
+    hub.tick()
+    hub.apply(event(1, 1, temperature=30.0))  # unwatched
+    page = hub.open(device_topic(1), "c", None)  # the cached snapshot: count 1
+    drain(page)
+    hub.tick()
+    t0 = int(T0.timestamp() * 1000)
+    assert f'"temperature":[[{t0},20.0,30.0,50.0,2]]'.encode() in drain(page)
+
+
+def test_a_minute_whose_sum_overflows_is_left_out_of_the_points(clock: FakeClock) -> None:
+    hub = make_hub(clock)
+    hub.load([DeviceView(1, "pi-1")])
+    page = hub.open(device_topic(1), "c", None)
+    drain(page)
+    hub.apply(event(1, 0, flux=1.5e308))
+    hub.apply(event(1, 1, flux=1.5e308))  # the sum is infinite: JSON has no word for it
+    hub.apply(event(1, 2, temperature=20.0))
+    hub.tick()
+    frame = drain(page).split(b"event: points\ndata: ")[1].split(b"\n")[0]
+    assert json.loads(frame)["quantities"]["flux"] == []
+    assert len(json.loads(frame)["quantities"]["temperature"]) == 1

@@ -157,6 +157,47 @@ def test_a_slow_reader_that_keeps_reading_is_kept(sqlite_url: str, direct: bool)
             assert hub.viewer_count() == 1
 
 
+def test_behind_a_proxy_under_a_root_path_streams_are_still_answered(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The proxy strips /dash; uvicorn's scope then has root_path "/dash" and the path
+    # "/dash/events", which the stream middleware must still recognise.
+    with run_live_server(make_settings(sqlite_url), root_path="/dash") as server:
+        hub = server.app.state.services.hub
+        with httpx.stream("GET", server.url + "/events?topic=overview", timeout=10) as r:
+            assert r.status_code == 200
+            assert next(r.iter_lines()).startswith("retry: ")
+            assert hub.viewer_count() == 1
+        for _ in range(3):  # refused ones register nothing
+            assert httpx.get(server.url + "/events?topic=nope").status_code == 422
+        until(lambda: hub.viewer_count() == 0, 5, "the stream was not forgotten")
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_shutdown_with_a_client_that_stopped_reading_ends_cleanly_and_at_once(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A send timeout longer than the server's graceful shutdown: the hub must not wait
+    # for it (tests/web/test_event_stream.py cuts a stream whose last chunk cannot go).
+    caplog.set_level(logging.INFO)
+    settings = make_settings(sqlite_url, refresh_interval=0.05, sse_send_timeout=30.0)
+    with run_live_server(settings) as server, posting_all_along(server):
+        hub = server.app.state.services.hub
+        frozen = open_raw_stream(server, receive_buffer=4096)
+        reader = open_raw_stream(server)
+        until(lambda: hub.viewer_count() == 2, 5, "two streams")
+        time.sleep(0.5)  # enough updates that the frozen client's window is shut
+        started = time.monotonic()
+        server.server.handle_exit(signal.SIGTERM, None)
+        until(lambda: hub.viewer_count() == 0, 4, "the streams were not ended")
+        took = time.monotonic() - started
+        frozen.close()
+        reader.close()
+    assert took < 4, "well within the graceful shutdown's 5 s"
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert errors == [], [r.getMessage() for r in errors]
+
+
 def start_server(
     command: list[str], tmp_path: Path, **environ: str
 ) -> tuple[subprocess.Popen[bytes], str]:

@@ -16,13 +16,13 @@ from starlette.testclient import TestClient
 from starlette.types import Message, Send
 
 from app.bus import InProcessBus
-from app.live.hub import OVERVIEW, LiveHub
+from app.live.hub import OVERVIEW, SHUTDOWN_GRACE, LiveHub
 from app.live.streams import PING
 from app.live.viewers import Viewer
 from app.main import create_app
 from app.telemetry.events import MeasurementInserted
 from app.web.direct_write import DirectWrite
-from app.web.event_stream import HubStream
+from app.web.event_stream import FINAL_SEND_TIMEOUT, HubStream
 from tests.factories import FakeClock, add_device, make_hub, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -43,22 +43,32 @@ class Client:
         return b"".join(m.get("body", b"") for m in self.messages)
 
 
-def run_stream(hub: LiveHub, viewer: Viewer, client: Client, send: Send) -> asyncio.Task[None]:
-    """The viewer's HubStream as a server would run it (no direct writes: no socket)."""
-    stream = HubStream(hub, viewer, DirectWrite(enabled=True))
-    return asyncio.create_task(stream({"type": "http"}, client.receive, send))
+def hub_viewer(hub: LiveHub) -> Viewer:
+    """The one stream the hub holds."""
+    (viewer,) = [v for v in hub.streams.viewers()]
+    return viewer
+
+
+async def run_stream(
+    hub: LiveHub, address: str, client: Client, send: Send
+) -> tuple[Viewer, asyncio.Task[None]]:
+    """An overview stream as a server would run it (no direct writes: no socket)."""
+    stream = HubStream(hub, OVERVIEW, address, None, DirectWrite(enabled=True))
+    task = asyncio.create_task(stream({"type": "http"}, client.receive, send))
+    await asyncio.sleep(0)  # the response opens its viewer as it starts
+    assert stream.viewer is not None
+    return stream.viewer, task
 
 
 async def test_a_stream_sends_its_snapshot_then_updates_and_ends_when_its_client_leaves() -> None:
     hub = make_hub(FakeClock())
     hub.load([])
-    viewer = hub.open(OVERVIEW, "c1", None)
     client = Client()
 
     async def send(message: Message) -> None:
         client.messages.append(message)
 
-    stream = run_stream(hub, viewer, client, send)
+    _, stream = await run_stream(hub, "c1", client, send)
     await asyncio.sleep(0)
     hub.ping()
     await asyncio.sleep(0)
@@ -79,7 +89,6 @@ async def test_a_stream_stuck_in_a_send_is_ended_once_and_leaves_when_its_send_r
     caplog.set_level(logging.INFO)
     hub = make_hub(FakeClock(), send_timeout=5.0)
     hub.load([])
-    viewer = hub.open(OVERVIEW, "192.0.2.7", None)
     client = Client()
     first_write = asyncio.Event()
     connection_ended = asyncio.Event()
@@ -90,7 +99,7 @@ async def test_a_stream_stuck_in_a_send_is_ended_once_and_leaves_when_its_send_r
             first_write.set()
             await connection_ended.wait()  # the client's buffer is full and stays full
 
-    stream = run_stream(hub, viewer, client, send)
+    viewer, stream = await run_stream(hub, "192.0.2.7", client, send)
     await asyncio.wait_for(first_write.wait(), 2)
     now = asyncio.get_running_loop().time()
     assert hub.drop_stalled(now + 4) == 0, "within the send timeout"
@@ -113,7 +122,6 @@ async def test_a_stream_stuck_in_a_send_is_ended_once_and_leaves_when_its_send_r
 async def test_a_reading_viewer_is_never_taken_for_stalled() -> None:
     hub = make_hub(FakeClock())
     hub.load([])
-    viewer = hub.open(OVERVIEW, "c1", None)
     client = Client()
     delivered = asyncio.Event()
 
@@ -122,7 +130,7 @@ async def test_a_reading_viewer_is_never_taken_for_stalled() -> None:
         if message.get("body", b"").startswith(b"retry: "):
             delivered.set()
 
-    stream = run_stream(hub, viewer, client, send)
+    viewer, stream = await run_stream(hub, "c1", client, send)
     await asyncio.wait_for(delivered.wait(), 2)
     await asyncio.sleep(0)
     assert viewer.sending_since == 0.0  # no write under way between frames
@@ -134,7 +142,6 @@ async def test_a_reading_viewer_is_never_taken_for_stalled() -> None:
 async def test_a_stream_the_server_cancels_at_shutdown_still_ends_its_response() -> None:
     hub = make_hub(FakeClock())
     hub.load([])
-    viewer = hub.open(OVERVIEW, "c1", None)
     client = Client()
     waiting = asyncio.Event()
 
@@ -143,7 +150,7 @@ async def test_a_stream_the_server_cancels_at_shutdown_still_ends_its_response()
         if message.get("body", b"").startswith(b"retry: "):
             waiting.set()
 
-    stream = run_stream(hub, viewer, client, send)
+    _, stream = await run_stream(hub, "c1", client, send)
     await asyncio.wait_for(waiting.wait(), 2)
     await asyncio.sleep(0)
     stream.cancel()  # as uvicorn does when its graceful-shutdown timeout runs out
@@ -151,6 +158,53 @@ async def test_a_stream_the_server_cancels_at_shutdown_still_ends_its_response()
     assert not stream.cancelled(), "the stream ended its response instead"
     assert client.messages[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
     assert hub.viewer_count() == 0
+
+
+async def test_a_stream_whose_last_chunk_cannot_go_is_cut_and_ends_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    hub = make_hub(FakeClock())
+    hub.load([])
+    client = Client()
+    cut = asyncio.Event()
+
+    async def send(message: Message) -> None:
+        client.messages.append(message)
+        if message.get("more_body") is False:
+            await cut.wait()  # the client's window is shut: only a cut ends this write
+
+    _, stream = await run_stream(hub, "c1", client, send)
+    await asyncio.sleep(0)
+    viewer = hub_viewer(hub)
+    viewer.offer_wire(lambda: None, cut.set)  # what cuts this stream's connection
+    await asyncio.sleep(0)
+    stream.cancel()  # uvicorn's graceful shutdown gives up on it
+    await asyncio.wait_for(stream, FINAL_SEND_TIMEOUT + 2)
+    assert not stream.cancelled() and cut.is_set()
+    assert hub.viewer_count() == 0
+    assert "cut the live stream of c1 on overview: it took nothing while the server shut down" in (
+        caplog.messages
+    )
+
+
+async def test_on_shutdown_streams_still_sending_after_a_grace_are_cut() -> None:
+    hub = make_hub(FakeClock())
+    hub.load([])
+    bus = InProcessBus()
+    await hub.start(bus.subscribe(MeasurementInserted))
+    try:
+        taking, stuck = hub.open(OVERVIEW, "a", None), hub.open(OVERVIEW, "b", None)
+        cuts: list[str] = []
+        stuck.offer_wire(lambda: None, lambda: cuts.append("b"))
+        hub.end_streams()
+        assert taking.closed and stuck.closed and not stuck.stalled
+        hub.close(taking)  # its response ended with its last chunk
+        await asyncio.sleep(SHUTDOWN_GRACE + 0.2)
+        assert stuck.stalled and cuts == ["b"], "still sending after the grace: cut"
+    finally:
+        await hub.stop()
+        await bus.aclose()
 
 
 @pytest.mark.parametrize(
