@@ -157,9 +157,8 @@ class LiveHub:
             self._add_view(view)
         view.apply(event, self._clock())
         self._dirty.add(view.id)
-        # Noted even while nobody watches: a page opened before the next tick starts
-        # from a snapshot that may predate this event, and the tick must send its minute.
-        self._points.add(event)
+        if self.streams.watched(device_topic(view.id)):
+            self._points.add(event)
 
     def add_devices(self, devices: Iterable[tuple[int, str]]) -> None:
         """Show devices registered since the start that have not posted yet (by id, name)."""
@@ -239,6 +238,10 @@ class LiveHub:
         if missed is not None and len(missed) >= self._queue_frames:
             missed = None
         if missed is None:
+            if topic != OVERVIEW and int(topic.removeprefix("device:")) in self._dirty:
+                # Its cached snapshot predates readings the next tick sends only as a
+                # tile (nobody watched, so their minutes were not noted): build it anew.
+                self._tiles.forget(topic)
             missed = [self._tiles.snapshot(topic, self.log.last_id, self._clock)]
         for data in missed:
             viewer.push(data)

@@ -59,6 +59,10 @@ class Tiles:
         self._stale.update(device_ids)
         self._snapshots.clear()
 
+    def forget(self, topic: str) -> None:
+        """Build `topic`'s snapshot anew when it is next asked for."""
+        self._snapshots.pop(topic, None)
+
     def render(self, device_id: int, now: datetime) -> str:
         """Render a device's tile now (it changed and someone watches)."""
         self._stats.renders += 1
