@@ -108,10 +108,13 @@ class LiveHub:
     async def start(self, events: Subscription[MeasurementInserted]) -> None:
         """Follow `events`, tick every refresh interval, keep the streams alive."""
         self._loop = loop = asyncio.get_running_loop()
+        ticked = asyncio.Event()
         self._tasks = [
             loop.create_task(follow(self, events), name="live-consume"),
-            loop.create_task(tick_forever(self, self._interval), name="live-tick"),
-            loop.create_task(keep_alive_forever(self, self._ping_seconds), name="live-keepalive"),
+            loop.create_task(tick_forever(self, self._interval, ticked), name="live-tick"),
+            loop.create_task(
+                keep_alive_forever(self, self._ping_seconds, ticked), name="live-keepalive"
+            ),
         ]
 
     def end_streams(self) -> None:
