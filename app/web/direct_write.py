@@ -19,11 +19,12 @@ and only these, all on the object behind the server's `send`:
                                    which is how a frame must then be framed
     send.__self__.disconnected     True once the client has gone
 
-Everything else is public: the transport's write, get_write_buffer_size, is_closing and
-abort, its `socket` extra info, and on Linux the kernel's SIOCOUTQ ioctl, which says how
-many bytes the client has not acknowledged yet. That last one is what lets the hub end
-a frozen tab within the send timeout (LiveHub.drop_stalled): the kernel grows a socket's
-send buffer to megabytes, so the transport alone would see nothing for minutes.
+Everything else is public: the transport's write, get_write_buffer_size, is_closing,
+abort and `socket` extra info, and on Linux the kernel's SIOCOUTQ ioctl on that socket
+(app/live/send_queue.py), which says how many bytes the client has not acknowledged
+yet. That last one is what lets the hub end a frozen tab within the send timeout
+(LiveHub.drop_stalled): the kernel grows a socket's send buffer to megabytes, so the
+transport alone would see nothing for minutes.
 
 uvicorn is pinned to the minor versions this was checked against (pyproject.toml);
 tests/web/test_direct_write.py fails when a stream on uvicorn stops being written this
@@ -34,49 +35,17 @@ correct and slower, and the server says so once in its log.
 
 from __future__ import annotations
 
-import array
-import contextlib
-import fcntl
 import logging
-import sys
-import termios
 from collections.abc import Callable
 from typing import Any
 
 from starlette.types import Send
 
+from app.live.viewers import Wire
+
 logger = logging.getLogger(__name__)
 
 _CYCLE_MODULE = "uvicorn.protocols.http.httptools_impl"
-# Bytes in a socket's send queue not yet acknowledged by the peer (Linux: SIOCOUTQ).
-_OUTQ = termios.TIOCOUTQ if sys.platform == "linux" else None
-
-
-class SocketWire:
-    """A connection a wired viewer writes to: the transport, and its socket's send queue."""
-
-    __slots__ = ("_fd", "_outq", "abort", "get_write_buffer_size", "is_closing", "write")
-
-    def __init__(self, transport: Any) -> None:
-        # Bound once: `push` calls these for every viewer at every update.
-        self.write: Callable[[bytes], None] = transport.write
-        self.get_write_buffer_size: Callable[[], int] = transport.get_write_buffer_size
-        self.is_closing: Callable[[], bool] = transport.is_closing
-        self.abort: Callable[[], None] = transport.abort
-        sock = transport.get_extra_info("socket")
-        self._fd: int = sock.fileno() if sock is not None and _OUTQ is not None else -1
-        self._outq = array.array("i", [0])
-
-    def unacknowledged(self) -> int:
-        """Bytes written that the client has not acknowledged: buffered, queued, in flight."""
-        if self.is_closing():
-            return 0  # the descriptor may already belong to another connection
-        pending = self.get_write_buffer_size()
-        if self._fd >= 0:
-            with contextlib.suppress(OSError):
-                fcntl.ioctl(self._fd, _OUTQ, self._outq, True)  # type: ignore[arg-type]
-                pending += self._outq[0]
-        return pending
 
 
 _TRANSPORT_METHODS = ("write", "get_write_buffer_size", "is_closing", "abort", "get_extra_info")
@@ -103,7 +72,7 @@ def connection_abort(send: Send) -> Callable[[], None] | None:
     return None if transport is None else transport.abort
 
 
-def server_wire(send: Send) -> SocketWire | None:
+def server_wire(send: Send) -> Wire | None:
     """The connection under `send`, if it is uvicorn's httptools writing a chunked body."""
     transport = _transport(send)
     cycle = getattr(send, "__self__", None)
@@ -114,7 +83,7 @@ def server_wire(send: Send) -> SocketWire | None:
         or transport.is_closing()
     ):
         return None
-    return SocketWire(transport)
+    return transport  # type: ignore[no-any-return]
 
 
 class DirectWrite:
@@ -134,7 +103,7 @@ class DirectWrite:
         if not self.enabled:
             _warn_slow("TELEMETRY_SSE_DIRECT_WRITE=0")
 
-    def wire(self, send: Send) -> SocketWire | None:
+    def wire(self, send: Send) -> Wire | None:
         """The stream's wire, or None (and one warning per process) if there is none."""
         wire = server_wire(send)
         if wire is None and self.unavailable is None and _transport(send) is None:
