@@ -33,3 +33,14 @@ def test_nothing_is_built_at_import_time(tmp_path: Path) -> None:
         check=True,
     )
     assert not database.exists(), "importing the app opened the database"
+
+
+def test_no_module_of_the_server_or_the_agent_is_over_300_lines() -> None:
+    # Past that, a module holds more than one thing: split it along its seams.
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for folder in ("app", "device")
+        for path in (ROOT / folder).rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) > 300
+    }
+    assert long == {}
