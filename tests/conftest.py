@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from app import schema_migrations
+from app.db import create_db_engine
 from app.main import create_app
 from tests.factories import make_settings
 from tests.servers import LiveServer, run_live_server
@@ -82,6 +83,14 @@ def database_url(request: pytest.FixtureRequest) -> str:
     fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     url: str = request.getfixturevalue(fixture)
     return url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on each supported database in turn (database_url), disposed after."""
+    engine = create_db_engine(make_settings(database_url))
+    yield engine
+    engine.dispose()
 
 
 AppFactory = Callable[..., FastAPI]

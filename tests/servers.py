@@ -57,14 +57,19 @@ def run_live_server(
         sock.close()
 
 
-def post_reading(server: LiveServer, token: str, **values: float) -> None:
-    """Post a reading now, then wait until the live views have sent it out (a tick later)."""
+def post(server: LiveServer, token: str, **values: float) -> None:
+    """Post a reading dated now; it must be stored."""
     response = httpx.post(
         server.url + "/api/v1/measurements",
         json={"values": values},
         headers={"Authorization": f"Bearer {token}"},
     )
     assert response.status_code == 201, response.text
+
+
+def post_reading(server: LiveServer, token: str, **values: float) -> None:
+    """Post a reading now, then wait until the live views have sent it out (a tick later)."""
+    post(server, token, **values)
     hub = server.app.state.services.hub
 
     def shown() -> bool:

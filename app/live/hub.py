@@ -39,7 +39,7 @@ from app.live.points import ChangedMinutes, points_json
 from app.live.state import DeviceView
 from app.live.streams import HubStats, Streams
 from app.live.tasks import follow, keep_alive_forever, tick_forever
-from app.live.tiles import OVERVIEW, Renderer, Tiles, device_topic
+from app.live.tiles import OVERVIEW, Renderer, Tiles, device_topic, topic_device
 from app.live.viewers import Viewer
 from app.telemetry import Clock, MeasurementInserted
 
@@ -241,7 +241,7 @@ class LiveHub:
         if missed is not None and len(missed) >= self._queue_frames:
             missed = None
         if missed is None:
-            if topic != OVERVIEW and int(topic.removeprefix("device:")) in self._dirty:
+            if topic_device(topic) in self._dirty:
                 # Its cached snapshot predates readings the next tick sends only as a
                 # tile (nobody watched, so their minutes were not noted): build it anew.
                 self._tiles.forget(topic)

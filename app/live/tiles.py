@@ -26,6 +26,11 @@ def device_topic(device_id: int) -> str:
     return f"{DEVICE_TOPIC_PREFIX}{device_id}"
 
 
+def topic_device(topic: str) -> int | None:
+    """The device whose page `topic` is, or None for the overview."""
+    return int(topic.removeprefix(DEVICE_TOPIC_PREFIX)) if topic != OVERVIEW else None
+
+
 class Renderer(Protocol):
     """Turns views into HTML fragments (implemented by the web layer's templates)."""
 
@@ -87,10 +92,10 @@ class Tiles:
         cached = self._snapshots.get(topic)
         if cached is not None:
             return cached
-        if topic == OVERVIEW:
+        device_id = topic_device(topic)
+        if device_id is None:
             snapshot = self._encode("grid", self.grid(now), last_id)
         else:
-            device_id = int(topic.removeprefix(DEVICE_TOPIC_PREFIX))
             snapshot = b""
             if device_id in self._views:
                 snapshot = self._encode(f"tile-{device_id}", self.tile(device_id, now), last_id)

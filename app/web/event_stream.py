@@ -45,7 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.live.hub import OVERVIEW, LiveHub, ServerClosing, device_topic
 from app.live.streams import TooManyStreams
 from app.live.viewers import Viewer
-from app.telemetry import DeviceError, normalize_device_name
+from app.telemetry import DEVICE_NAME_MAX, DeviceError, normalize_device_name
 from app.web.client_address import client_address
 from app.web.deps import CONTROL_CHARACTERS, services_of
 from app.web.direct_write import DirectWrite, connection_abort
@@ -62,7 +62,6 @@ HEADERS = [
 ]
 # How long the end of a stream may wait for its client when the server cancels it.
 FINAL_SEND_TIMEOUT = 1.0
-PARAMETER_MAX = 64
 
 
 def _invalid(name: str, message: str, kind: str = "value_error") -> JSONResponse:
@@ -101,7 +100,7 @@ async def events(
         Query(
             description="A device's page: its name.",
             min_length=1,
-            max_length=PARAMETER_MAX,
+            max_length=DEVICE_NAME_MAX,
             pattern=f"^[^/{CONTROL_CHARACTERS}]+$",
         ),
     ] = None,
@@ -112,8 +111,8 @@ async def events(
     if topic is not None and topic != OVERVIEW:
         return _invalid("topic", "the only topic is `overview`; a device's page is `device=NAME`")
     if device is not None:
-        if len(device) > PARAMETER_MAX:
-            return _invalid("device", f"a device name has at most {PARAMETER_MAX} characters")
+        if len(device) > DEVICE_NAME_MAX:
+            return _invalid("device", f"a device name has at most {DEVICE_NAME_MAX} characters")
         try:
             name = normalize_device_name(device)
         except DeviceError as exc:

@@ -13,18 +13,9 @@ import httpx2 as httpx
 import pytest
 
 from tests.factories import add_device, make_settings
-from tests.servers import LiveServer, post_reading, run_live_server
+from tests.servers import LiveServer, post, post_reading, run_live_server
 
 FAST = {"refresh_interval": 0.2}
-
-
-def post(server: LiveServer, token: str, **values: float) -> None:
-    response = httpx.post(
-        server.url + "/api/v1/measurements",
-        json={"values": values},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert response.status_code == 201, response.text
 
 
 @pytest.fixture

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import Engine
 
-from app.db import create_db_engine, create_session_factory
+from app.db import create_session_factory
 from app.telemetry import Devices, MinuteTotal, Reading
 from app.telemetry.writing.group import WriteRequest
 from app.telemetry.writing.transaction import GroupTransaction
-from tests.factories import FakeClock, make_settings, register
+from tests.factories import FakeClock, register
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_db_engine(make_settings(database_url))
-    yield engine
-    engine.dispose()
 
 
 def test_states_carry_latest_values_recent_minutes_and_the_rhythm(engine: Engine) -> None:

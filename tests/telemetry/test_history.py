@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
 
-from app.db import create_db_engine
 from app.telemetry import DeviceNotFound, DeviceRef, History, Reading, SeriesNotFound
 from app.telemetry.history import choose_width
 from app.telemetry.writing.group import WriteRequest
 from app.telemetry.writing.transaction import GroupTransaction
-from tests.factories import FakeClock, make_settings, register
+from tests.factories import FakeClock, register
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 21, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_db_engine(make_settings(database_url))
-    yield engine
-    engine.dispose()
 
 
 def store_readings(

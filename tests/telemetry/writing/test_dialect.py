@@ -9,21 +9,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
-from app.db import create_db_engine, writer_engine
+from app.db import writer_engine
 from app.telemetry import DeviceRef, floor_time
 from app.telemetry.models import RollupMinute, Series
 from app.telemetry.writing.dialect import WriteDialect
 from app.telemetry.writing.transaction import write_dialect
-from tests.factories import make_settings, register
+from tests.factories import register
 
 MOMENT = datetime(2026, 11, 21, 10, 17, 42, 123456, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_db_engine(make_settings(database_url))
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -8,20 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from app.db import create_db_engine, create_session_factory
+from app.db import create_session_factory
 from app.telemetry import DeviceRef, Devices, Reading
 from app.telemetry.writing.group import WriteRequest
 from app.telemetry.writing.transaction import GroupTransaction
-from tests.factories import FakeClock, make_settings, register
+from tests.factories import FakeClock, register
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_db_engine(make_settings(database_url))
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

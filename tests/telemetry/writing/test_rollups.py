@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -30,13 +29,6 @@ class Ticker:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_db_engine(make_settings(database_url))
-    yield engine
-    engine.dispose()
 
 
 def make_store(engine: Engine, ticker: Ticker) -> GroupTransaction:

@@ -9,21 +9,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from app.db import create_db_engine
 from app.telemetry import DeviceRef, QuantityLimitExceeded, Reading
 from app.telemetry.models import Device
 from app.telemetry.writing.group import WriteRequest
 from app.telemetry.writing.transaction import GroupTransaction
-from tests.factories import make_settings, register
+from tests.factories import register
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_db_engine(make_settings(database_url))
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
