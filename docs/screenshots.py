@@ -22,6 +22,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 
@@ -85,6 +86,43 @@ def seed(database_url: str, now: datetime) -> str:
     return token
 
 
+# name, page, viewport width and height (0: the whole page), colour scheme
+SHOTS = [
+    ("overview.png", "/", 1400, 380, "light"),
+    ("overview-dark.png", "/", 1400, 380, "dark"),
+    ("device.png", "/devices/greenhouse?range=24h", 1400, 0, "light"),
+    ("device-dark.png", "/devices/greenhouse?range=24h", 1400, 0, "dark"),
+    ("phone-overview.png", "/", 390, 844, "light"),
+    ("phone-device.png", "/devices/greenhouse?range=24h", 390, 844, "dark"),
+]
+
+
+def photograph(browser: Any, url: str, path: Path, width: int, height: int, scheme: str) -> None:
+    """One page, live and fully drawn, with every request beyond loopback refused."""
+    context = browser.new_context(
+        viewport={"width": width, "height": height or 900},
+        color_scheme=scheme,
+        device_scale_factor=2 if width < 600 else 1,
+    )
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith("http://127.0.0.1:")
+            else route.abort()
+        ),
+    )
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("#connection[data-state='open']")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.plot')].every(p => p.dataset.state === 'drawn')"
+    )
+    time.sleep(1.2)  # a live update or two, and "2 s ago" rather than an ISO time
+    page.screenshot(path=path, full_page=height == 0)
+    context.close()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -136,25 +174,14 @@ def main() -> int:
                 for _ in range(4):  # a live rhythm the server learns
                     post()
                     time.sleep(1)
-                page = browser.new_page(viewport={"width": 1200, "height": 330})
-                page.emulate_media(color_scheme="light")
-                page.goto(base + "/")
-                page.wait_for_selector("#connection[data-state='open']")
-                post()
-                time.sleep(1.5)
-                page.screenshot(path=IMAGES / "overview.png")
-                page.set_viewport_size({"width": 1200, "height": 900})
-                page.goto(base + "/devices/greenhouse?range=24h")
-                page.wait_for_function(
-                    "[...document.querySelectorAll('.plot')]"
-                    ".every(p => p.dataset.state === 'drawn')"
-                )
-                page.screenshot(path=IMAGES / "device.png", full_page=True)
+                for name, path, width, height, scheme in SHOTS:
+                    photograph(browser, base + path, IMAGES / name, width, height, scheme)
+                    post()
                 browser.close()
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=20)
-    for name in ("overview.png", "device.png"):
+    for name, *_ in SHOTS:
         print(f"wrote docs/images/{name}")
     return 0
 

@@ -89,3 +89,16 @@ def post_reading(server: LiveServer, token: str, **values: float) -> None:
     while hub.stats.ticks <= ticks:  # rendered and sent, as a frame or in the grid
         assert time.monotonic() < deadline, "the hub stopped ticking"
         time.sleep(0.01)
+
+
+def post_readings(
+    server: LiveServer, token: str, readings: list[tuple[datetime, dict[str, float]]]
+) -> None:
+    """Post readings measured at the given times, in one batch; they must be stored."""
+    body = {"measurements": [{"measured_at": at.isoformat(), "values": v} for at, v in readings]}
+    response = httpx.post(
+        server.url + "/api/v1/measurements/batch",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 201, response.text

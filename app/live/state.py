@@ -2,8 +2,11 @@
 
 A device's status comes from its own rhythm: the usual interval between its readings
 (the median of the last few gaps between their measured_at) sets when it is late (3
-intervals without hearing from it) and offline (10). Silence is counted from when the
-server last received something from it, not from the device's clock. The sparkline
+intervals of silence) and offline (10). Silence is the age of its newest reading (its
+measured_at), and never less than the time since the server last received something
+from it: a backlog of old readings arriving now updates the history but does not make
+a silent device look live. A value older than the late threshold is stale, and its
+tile says how old it is. The sparkline
 of each quantity is the mean of each of the last 60 minutes, missing minutes left out.
 """
 
@@ -16,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from app.telemetry import KNOWN_QUANTITIES, MeasurementInserted, floor_time
+from app.telemetry import KNOWN_QUANTITIES, MeasurementInserted, floor_time, precision_of
 
 LATE_AFTER = 3  # intervals of silence
 OFFLINE_AFTER = 10
@@ -57,8 +60,7 @@ class QuantityView:
     @property
     def precision(self) -> int:
         """Decimals to show."""
-        known = KNOWN_QUANTITIES.get(self.name)
-        return known.precision if known else 2
+        return precision_of(self.name)
 
     def add(self, at: datetime, value: float, now: datetime) -> None:
         """Fold one stored value in, received at `now`."""
@@ -171,13 +173,25 @@ class DeviceView:
                 self.last_at = at
         self.gaps.extend(reversed(gaps[:GAPS_KEPT]))
 
+    @property
+    def fresh_at(self) -> datetime | None:
+        """When it was last known to be measuring: its newest reading, or the last time
+        the server heard from it if that was earlier."""
+        known = [at for at in (self.last_at, self.heard_at) if at is not None]
+        return min(known) if known else None
+
+    def is_stale(self, at: datetime, now: datetime) -> bool:
+        """Whether a value measured `at` is too old to show as current."""
+        return now - at > self.interval * LATE_AFTER
+
     def status_at(self, now: datetime) -> Status:
-        """live, late or offline, from the silence since the server last heard from it."""
-        if self.heard_at is None:
+        """live, late or offline, from the age of its newest reading."""
+        fresh_at = self.fresh_at
+        if fresh_at is None:
             return Status.NEVER
-        silence = now - self.heard_at
+        silence = now - fresh_at
         if silence > self.interval * OFFLINE_AFTER:
             return Status.OFFLINE
-        if silence > self.interval * LATE_AFTER:
+        if self.is_stale(fresh_at, now):
             return Status.LATE
         return Status.LIVE

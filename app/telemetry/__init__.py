@@ -51,6 +51,7 @@ from app.telemetry.quantities import (
     Quantity,
     QuantityError,
     check_value,
+    precision_of,
     unit_of,
 )
 from app.telemetry.readings import (
@@ -108,6 +109,7 @@ __all__ = [
     "hash_token",
     "looks_like_token",
     "normalize_device_name",
+    "precision_of",
     "unit_of",
     "utc_now",
 ]

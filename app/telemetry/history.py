@@ -198,6 +198,22 @@ class History:
                 ).scalars()
             )
 
+    def first_since(self, device_id: int, since: datetime) -> datetime | None:
+        """When the device's earliest reading at or after `since` was measured.
+
+        Read from the raw rows, which are committed with the answer (the rollups may lag
+        a second), one index seek per series.
+        """
+        earliest = (
+            select(func.min(Measurement.measured_at))
+            .where(Measurement.series_id == Series.id, Measurement.measured_at >= since)
+            .correlate(Series)
+            .scalar_subquery()
+        )
+        with translate_storage_errors(), self._engine.connect() as conn:
+            firsts = conn.execute(select(earliest).where(Series.device_id == device_id)).scalars()
+            return min((first for first in firsts if first is not None), default=None)
+
     def _device_id(self, conn: Connection, device: str) -> int:
         name = normalize_device_name(device)
         device_id = conn.execute(select(Device.id).where(Device.name == name)).scalar()

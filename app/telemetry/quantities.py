@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 QUANTITY_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+DEFAULT_PRECISION = 2  # decimals shown of a quantity the system does not know
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +65,9 @@ def unit_of(name: str) -> str | None:
     """The unit of a known quantity, or None."""
     known = KNOWN_QUANTITIES.get(name)
     return known.unit if known else None
+
+
+def precision_of(name: str) -> int:
+    """Decimals to show of a quantity: declared for known ones, 2 for any other."""
+    known = KNOWN_QUANTITIES.get(name)
+    return known.precision if known else DEFAULT_PRECISION

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from app.bus import Bus
 from app.config import Settings
 from app.live.hub import LiveHub
+from app.live.loader import devices_after
 from app.telemetry import (
     DEVICE_NAME_MAX,
     Clock,
@@ -20,6 +21,7 @@ from app.telemetry import (
     History,
     Measurements,
     Retention,
+    StorageUnavailable,
     hash_token,
     looks_like_token,
 )
@@ -69,6 +71,26 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def live_device_id(services: Services, name: str) -> int | None:
+    """The id under which the live views show device `name` (a normalized name).
+
+    A device registered moments ago (from the CLI, or another worker) is looked up in
+    the database and shown at once, instead of answering 404 until the next poll.
+    """
+    device_id = services.hub.device_id(name)
+    if device_id is not None:
+        return device_id
+    try:
+        added = await run_in_threadpool(
+            devices_after, services.devices, max(services.hub.views, default=0)
+        )
+    except StorageUnavailable:
+        return None
+    services.hub.add_devices(added)
+    return services.hub.device_id(name)
+
 
 # Characters no device name holds; a name with one names no device (404, errors.py). The
 # domain refuses every Unicode "other" character (control, format, private use,

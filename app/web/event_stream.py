@@ -47,7 +47,7 @@ from app.live.streams import TooManyStreams
 from app.live.viewers import Viewer
 from app.telemetry import DEVICE_NAME_MAX, DeviceError, normalize_device_name
 from app.web.client_address import client_address
-from app.web.deps import CONTROL_CHARACTERS, services_of
+from app.web.deps import CONTROL_CHARACTERS, live_device_id, services_of
 from app.web.direct_write import DirectWrite, connection_abort
 from app.web.errors import RETRY_AFTER, InvalidParameter, invalid, refusal
 
@@ -117,7 +117,7 @@ async def events(
             name = normalize_device_name(device)
         except DeviceError as exc:
             return _invalid("device", str(exc))
-        device_id = hub.device_id(name)
+        device_id = await live_device_id(services, name)
         if device_id is None:
             return JSONResponse({"detail": f"no device is named {name!r}"}, status_code=404)
         stream_topic = device_topic(device_id)

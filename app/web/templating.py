@@ -7,6 +7,7 @@ is text wherever it appears, in pages and in fragments pushed over SSE alike.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,8 @@ from app.telemetry import KNOWN_QUANTITIES
 
 SPARK_WIDTH = 120
 SPARK_HEIGHT = 28
+SPARK_MIN_STEPS = 10  # of the quantity's precision: the least span the height shows
+SPARK_DOTS_BELOW = 13  # with this few minutes of data, every one is marked with a dot
 
 STATUS_LABELS = {
     Status.LIVE: "Live",
@@ -35,7 +38,8 @@ def quantity_label(name: str) -> str:
 
 
 def format_value(view: QuantityView) -> str:
-    """The latest value with the quantity's precision."""
+    """The latest value with the quantity's precision (the browser reformats it in the
+    viewer's language and preferred unit from `data-value`)."""
     if view.value is None:
         return "–"
     return f"{view.value:.{view.precision}f}"
@@ -48,25 +52,45 @@ def iso(moment: datetime | None) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def sparkline_path(points: list[float | None]) -> str:
-    """An SVG path of the points, with a gap wherever a point is missing."""
+@dataclass(frozen=True, slots=True)
+class Sparkline:
+    """An SVG drawing of a quantity's last hour: the line, and dots where a point would
+    otherwise be too small to see (a lone minute, or every point when there are few)."""
+
+    line: str
+    dots: str
+    points: int  # minutes with readings
+
+
+def sparkline(points: list[float | None], precision: int) -> Sparkline:
+    """Draw the points, with a gap wherever a point is missing.
+
+    The vertical scale spans at least SPARK_MIN_STEPS steps of the quantity's precision,
+    so two readings a tenth of a degree apart draw a gentle slope, not a wall.
+    """
     present = [p for p in points if p is not None]
     if not present:
-        return ""
+        return Sparkline("", "", 0)
     low, high = min(present), max(present)
-    span = (high - low) or 1.0
+    least = SPARK_MIN_STEPS * 10.0**-precision
+    if high - low < least:
+        middle = (high + low) / 2
+        low, high = middle - least / 2, middle + least / 2
     step = SPARK_WIDTH / max(len(points) - 1, 1)
-    commands: list[str] = []
+    every_point = len(present) <= SPARK_DOTS_BELOW
+    line: list[str] = []
+    dots: list[str] = []
     for index, point in enumerate(points):
         if point is None:
             continue
         x = index * step
-        y = SPARK_HEIGHT - 2 - (point - low) / span * (SPARK_HEIGHT - 4)
+        y = SPARK_HEIGHT - 3 - (point - low) / (high - low) * (SPARK_HEIGHT - 6)
         joined = index > 0 and points[index - 1] is not None
-        commands.append(f"{'L' if joined else 'M'}{x:.1f} {y:.1f}")
-        if not joined and (index == len(points) - 1 or points[index + 1] is None):
-            commands.append("h0.1")  # a lone minute: a dot, with round line caps
-    return " ".join(commands)
+        line.append(f"{'L' if joined else 'M'}{x:.1f} {y:.1f}")
+        alone = not joined and (index == len(points) - 1 or points[index + 1] is None)
+        if every_point or alone:
+            dots.append(f"M{x:.1f} {y:.1f}h0")  # round caps draw a zero-length line as a dot
+    return Sparkline(" ".join(line), " ".join(dots), len(present))
 
 
 class Templates:
@@ -98,13 +122,25 @@ class Templates:
                 "name": q.name,
                 "label": quantity_label(q.name),
                 "value": format_value(q),
+                "raw": "" if q.value is None else repr(q.value),
+                "precision": q.precision,
                 "unit": q.unit or "",
-                "spark": sparkline_path(q.sparkline(now)),
+                "spark": sparkline(q.sparkline(now), q.precision),
+                "measured_at": q.measured_at,
+                "stale": q.measured_at is not None and view.is_stale(q.measured_at, now),
             }
             for q in sorted(view.quantities.values(), key=lambda q: q.name)
         ]
+        heard_at, fresh_at = view.heard_at, view.fresh_at
         return self.env.get_template("_device_tile.html").render(
-            view=view, quantities=quantities, status=view.status
+            view=view,
+            quantities=quantities,
+            status=view.status,
+            newest_at=view.last_at,
+            # A backlog arrived after a silence: say both, so "offline" is not a riddle.
+            heard_later=heard_at
+            if heard_at and fresh_at and heard_at > fresh_at and view.is_stale(fresh_at, heard_at)
+            else None,
         )
 
     def grid(self, views: Iterable[DeviceView], tiles: Mapping[int, str]) -> str:

@@ -16,9 +16,9 @@
 (function () {
   "use strict";
   var page, charts = [], liveWindow = 0;
-  var RESYNC_MS = 60000, RELOAD_GUARD_MS = 30000, MINUTE_MS = 60000, HOUR_S = 3600;
+  var SPAN_STEPS = 10, RESYNC_MS = 60000, RELOAD_GUARD_MS = 30000, MINUTE_MS = 60000, HOUR_S = 3600;
   var fullTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-  var clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  var clock = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
   var day = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
 
   function css(name) {
@@ -74,27 +74,128 @@
     return shown;
   }
 
+  // The stored values in the unit the viewer chose; null (a gap) stays null.
+  function shownColumns(chart) {
+    var convert = chart.shown.convert, d = chart.data;
+    function each(values) {
+      return values.map(function (v) { return v === null ? null : convert(v); });
+    }
+    return [d.t, each(d.low), each(d.high), each(d.mean)];
+  }
+
+  // Steps of at least one unit of the shown precision, so no two ticks read the same.
+  function valueSteps(precision) {
+    var steps = [], least = Math.pow(10, -precision);
+    [1, 2, 2.5, 5].forEach(function (m) {
+      for (var e = -precision; e <= 6; e++) {
+        var step = m * Math.pow(10, e);
+        if (step >= least - 1e-12) steps.push(step);
+      }
+    });
+    return steps.sort(function (a, b) { return a - b; });
+  }
+
+  // At least a few steps of the precision tall, so a steady value is a level line in
+  // the middle, not one pinned to an axis that runs from zero.
+  function valueRange(precision) {
+    var least = SPAN_STEPS * Math.pow(10, -precision);
+    return function (u, min, max) {
+      if (min === null || max === null) return [0, 1];
+      if (max - min < least) {
+        var middle = (max + min) / 2;
+        min = middle - least / 2;
+        max = middle + least / 2;
+      }
+      return uPlot.rangeNum(min, max, 0.1, true);
+    };
+  }
+
+  // The value axis is as wide as its widest label, whatever the language and unit.
+  function valueAxisSize(u, values, axisIndex, cycle) {
+    var axis = u.axes[axisIndex];
+    if (cycle > 1) return axis._size;
+    var widest = 0;
+    u.ctx.font = axis.font[0];
+    (values || []).forEach(function (text) {
+      widest = Math.max(widest, u.ctx.measureText(text).width / devicePixelRatio);
+    });
+    return Math.ceil(widest + axis.ticks.size + axis.gap + 6);
+  }
+
+  // The line under a chart's title: the hovered bucket, or else the newest with data.
+  function describeBucket(chart, index) {
+    var d = chart.data, shown = chart.shown, latest = "";
+    if (index === null || index === undefined) {
+      for (index = d.t.length - 1; index >= 0 && !d.count[index]; index--);
+      if (index < 0) return "";
+      latest = "Newest: ";
+    }
+    var when = fullTime.format(new Date(d.t[index] * 1000));
+    if (!d.count[index]) return when + ": no readings";
+    function value(v) { return TelemetryUnits.number(shown.convert(v), shown.precision); }
+    var unit = shown.unit ? " " + shown.unit : "";
+    var text = latest + when + " · mean " + value(d.mean[index]) + unit;
+    if (d.count[index] > 1) text += " · " + value(d.low[index]) + " to " + value(d.high[index]) + unit;
+    return text + " · " + d.count[index] + (d.count[index] === 1 ? " reading" : " readings");
+  }
+
+  function showReadout(chart, index) {
+    chart.readout.textContent = describeBucket(chart, index);
+  }
+
   function draw(chart) {
-    var data = chart.data;
-    var columnsData = [data.t, data.low, data.high, data.mean];
-    if (chart.plot) { chart.plot.setData(columnsData); return; }
-    var accent = css("--accent"), band = css("--band"), text = css("--text"), line = css("--line");
-    var axis = { stroke: text, grid: { stroke: line, width: 1 }, ticks: { stroke: line } };
+    var empty = !chart.data.count.some(function (c) { return c > 0; });
+    chart.empty.hidden = !empty;
+    chart.shown = TelemetryUnits.display(chart.unit, chart.precision);
+    if (chart.plot) {
+      chart.plot.setData(shownColumns(chart));
+      showReadout(chart, chart.plot.cursor.idx);
+      return;
+    }
+    var accent = css("--accent"), band = css("--band"), muted = css("--muted"), line = css("--line");
+    var axis = { stroke: muted, grid: { stroke: line, width: 1 }, ticks: { stroke: line, size: 4 } };
+    var precision = chart.shown.precision;
     chart.plot = new uPlot({
       width: chart.element.clientWidth,
-      height: 260,
-      scales: { x: { time: true } },
-      legend: { live: true },
+      height: plotHeight(),
+      scales: { x: { time: true }, y: { range: valueRange(precision) } },
+      legend: { show: false },
+      cursor: { y: false },
       series: [
-        { value: function (u, t) { return t == null ? "–" : fullTime.format(new Date(t * 1000)); } },
+        {},
         { label: "Min", stroke: "transparent", points: { show: false } },
         { label: "Max", stroke: "transparent", points: { show: false } },
-        { label: "Mean", stroke: accent, width: 2, points: { show: true, size: 5, filter: isolated } }
+        { label: "Mean", stroke: accent, width: 2, points: { show: true, size: 6, fill: accent, filter: isolated } }
       ],
       bands: [{ series: [2, 1], fill: band }],
-      axes: [Object.assign({}, axis, { values: timeLabels }),
-             Object.assign({}, axis, { label: chart.unit })]
-    }, columnsData, chart.element);
+      axes: [
+        Object.assign({}, axis, { values: timeLabels, space: 72, size: 34 }),
+        Object.assign({}, axis, {
+          size: valueAxisSize,
+          incrs: valueSteps(precision),
+          values: function (u, splits) {
+            return splits.map(function (v) { return TelemetryUnits.number(v, precision); });
+          }
+        })
+      ],
+      hooks: { setCursor: [function (u) { showReadout(chart, u.cursor.idx); }] }
+    }, shownColumns(chart), chart.element);
+    chart.element.chart = chart.plot;  // for the browser tests
+    showReadout(chart, null);
+  }
+
+  // Built again, not only refreshed: the axes' colours, steps and sizes change too.
+  function redraw() {
+    charts.forEach(function (chart) {
+      if (!chart.plot) return;
+      chart.plot.destroy();
+      chart.plot = null;
+      draw(chart);
+    });
+  }
+
+  function plotHeight() {
+    return window.matchMedia("(max-width: 600px)").matches ? 220 : 260;
   }
 
   function load(chart) {
@@ -107,7 +208,6 @@
         // once (the first draw does not wait for a later fetch to come back).
         if (!body || attempt <= (chart.drawn || 0)) return;
         chart.drawn = attempt;
-        chart.unit = body.unit || "";
         chart.data = columns(body);
         chart.base = {};  // the fetched buckets by start, to compare the live ones with
         chart.data.t.forEach(function (t, i) {
@@ -228,6 +328,41 @@
     });
   }
 
+  // A page opened without a range shows the one the server chose for the device's data:
+  // the address says which, so a reload or a shared link shows the same.
+  function keepRangeInAddress() {
+    var range = page.dataset.range, url = new URL(window.location.href);
+    if (!range || url.searchParams.has("range") || url.searchParams.has("from")) return;
+    url.searchParams.set("range", range);
+    window.history.replaceState(window.history.state, "", url);
+  }
+
+  // Where each chart's value-axis labels and unit caption are, in CSS pixels (read by
+  // the browser tests): the labels are drawn on the canvas, so measured from uPlot's
+  // own layout and the canvas font.
+  window.chartAxisBoxes = function () {
+    return charts.map(function (chart) {
+      var u = chart.plot, axis = u.axes[1], canvas = u.ctx.canvas.getBoundingClientRect();
+      var ratio = devicePixelRatio, caption = chart.section.querySelector(".axis-unit");
+      u.ctx.font = axis.font[0];
+      var labels = (axis._values || []).map(function (text, i) {
+        var y = canvas.top + u.bbox.top / ratio + u.valToPos(axis._splits[i], "y");
+        var metrics = u.ctx.measureText(text);
+        var width = metrics.width / ratio, height = axis.font[1] / ratio;
+        var right = canvas.left + u.bbox.left / ratio - axis.ticks.size - axis.gap;
+        return { text: text, left: right - width, right: right, top: y - height / 2, bottom: y + height / 2 };
+      });
+      var box = caption && caption.getBoundingClientRect();
+      return {
+        quantity: chart.quantity,
+        canvas: { left: canvas.left, right: canvas.right, top: canvas.top, bottom: canvas.bottom },
+        plotLeft: canvas.left + u.bbox.left / ratio,
+        labels: labels,
+        caption: box ? { text: caption.textContent, left: box.left, right: box.right, top: box.top, bottom: box.bottom } : null
+      };
+    });
+  };
+
   // What each chart holds (read by the browser tests).
   window.chartData = function () {
     return charts.map(function (chart) {
@@ -247,8 +382,13 @@
     if (!page) return;
     document.querySelectorAll(".chart").forEach(function (section) {
       var chart = {
+        section: section,
         quantity: section.dataset.quantity,
         label: section.dataset.label,
+        unit: section.dataset.unit,
+        precision: Number(section.dataset.precision),
+        readout: section.querySelector(".readout"),
+        empty: section.querySelector(".plot-empty"),
         element: section.querySelector(".plot"),
         csv: section.querySelector("a[data-export=series]"),
         raw: section.querySelector("a[data-export=raw]"),
@@ -263,12 +403,15 @@
     if (page.dataset.live === "true") {
       window.setInterval(function () { moveWindowToNow(); charts.forEach(load); }, RESYNC_MS);
     }
-    var form = document.querySelector("form.ranges");
+    var form = document.querySelector("form.custom-range");
     if (form) customRange(form);
+    keepRangeInAddress();
     window.addEventListener("resize", function () {
       charts.forEach(function (chart) {
-        if (chart.plot) chart.plot.setSize({ width: chart.element.clientWidth, height: 260 });
+        if (chart.plot) chart.plot.setSize({ width: chart.element.clientWidth, height: plotHeight() });
       });
     });
+    TelemetryUnits.onChange(redraw);
+    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", redraw);
   });
 })();

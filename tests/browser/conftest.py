@@ -9,8 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+
+from tests.factories import make_settings
+from tests.servers import LiveServer, run_live_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REQUIRE = os.environ.get("TELEMETRY_REQUIRE_BROWSER") == "1"
@@ -41,3 +45,39 @@ def browser() -> Iterator[object]:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield chromium
         chromium.close()
+
+
+FAST = {"refresh_interval": 0.2}
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A desktop-sized page that records script errors and dialogs, and refuses every
+    request beyond loopback (the dashboard must need no internet)."""
+    context = browser.new_context(viewport={"width": 1000, "height": 800}, locale="en-US")
+    context.outside = []
+    context.route("**/*", lambda route: refuse_outside(context, route))
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.dialogs = []
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    yield page
+    assert context.outside == [], "the page asked for something beyond this machine"
+    context.close()
+
+
+def refuse_outside(context: Any, route: Any) -> None:
+    """Let loopback requests through; refuse and record any other."""
+    url = route.request.url
+    if url.startswith(("http://127.0.0.1:", "http://localhost:")):
+        route.continue_()
+    else:
+        context.outside.append(url)
+        route.abort()
+
+
+@pytest.fixture
+def server(sqlite_url: str) -> Iterator[LiveServer]:
+    with run_live_server(make_settings(sqlite_url, **FAST)) as live:
+        yield live

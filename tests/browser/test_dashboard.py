@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -12,28 +11,9 @@ from urllib.parse import quote
 import httpx2 as httpx
 import pytest
 
+from tests.browser.conftest import FAST
 from tests.factories import add_device, make_settings
 from tests.servers import LiveServer, post, post_reading, run_live_server
-
-FAST = {"refresh_interval": 0.2}
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1000, "height": 800})
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    page.dialogs = []
-    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def server(sqlite_url: str) -> Iterator[LiveServer]:
-    with run_live_server(make_settings(sqlite_url, **FAST)) as live:
-        yield live
 
 
 def tile_value(page: Any, device_id: int, quantity: str) -> str:
@@ -136,7 +116,8 @@ def test_the_device_page_draws_a_chart_per_quantity(page: Any, server: LiveServe
     assert page.locator(".chart canvas").count() == 2
     headings = page.locator(".chart h2").all_text_contents()
     assert headings == ["Humidity (%RH)", "Temperature (°C)"]
-    assert page.locator(".ranges a[aria-current='true']").text_content() == "1 hour"
+    current = page.locator(".presets a[aria-current='true']")
+    assert current.get_attribute("aria-label") == "Last 1 hour"
     assert page.errors == []
 
 

@@ -35,12 +35,32 @@ def test_status_follows_silence_in_units_of_the_interval() -> None:
     assert view.status_at(T0 + timedelta(seconds=121)) is Status.OFFLINE  # > 10 × 10 s
 
 
-def test_silence_counts_from_receipt_not_from_the_device_clock() -> None:
+def test_a_backlog_of_old_readings_arriving_now_does_not_make_a_silent_device_live() -> None:
     view = DeviceView(1, "pi")
-    # A backlog arriving now, measured an hour ago: the device is heard from now.
+    # Readings measured 15 days ago, received now: history, not a sign of life.
     for s in (0, 10, 20):
-        view.apply(event(s - 3600, temperature=20.0), T0)
+        view.apply(event(s - 15 * 86400, temperature=20.0), T0)
+    assert view.status_at(T0 + timedelta(seconds=5)) is Status.OFFLINE
+    # Catching up to the present brings it back.
+    view.apply(event(0, temperature=21.0), T0 + timedelta(seconds=1))
     assert view.status_at(T0 + timedelta(seconds=5)) is Status.LIVE
+
+
+def test_silence_is_also_counted_from_the_last_receipt() -> None:
+    view = DeviceView(1, "pi")
+    # A clock running ahead cannot keep a device live once the server stops hearing it.
+    for s in (0, 10, 20):
+        view.apply(event(s + 240, temperature=20.0), T0 + timedelta(seconds=s))
+    assert view.status_at(T0 + timedelta(seconds=25)) is Status.LIVE
+    assert view.status_at(T0 + timedelta(seconds=55)) is Status.LATE
+
+
+def test_a_value_is_stale_once_older_than_the_late_threshold() -> None:
+    view = DeviceView(1, "pi")
+    for s in (0, 10, 20):
+        view.apply(event(s, temperature=20.0), T0 + timedelta(seconds=s))
+    assert not view.is_stale(T0 + timedelta(seconds=20), T0 + timedelta(seconds=50))
+    assert view.is_stale(T0 + timedelta(seconds=20), T0 + timedelta(seconds=51))
 
 
 def test_the_latest_value_is_the_newest_measurement_not_the_last_received() -> None:

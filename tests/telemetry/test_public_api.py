@@ -44,6 +44,7 @@ PUBLIC = {
     "Quantity",
     "QuantityError",
     "check_value",
+    "precision_of",
     "unit_of",
     # history and retention
     "Bucket",

@@ -1,0 +1,80 @@
+"""The pages: the range a device page opens on, and pages without live content."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.factories import T0, FakeClock, add_device, bearer
+
+
+def readings_since(client: TestClient, token: str, ago: timedelta, now: datetime) -> None:
+    """A reading every five minutes from `ago` before now until now."""
+    batch, at = [], now - ago
+    while at <= now:
+        batch.append({"measured_at": at.isoformat(), "values": {"temperature": 20.0}})
+        at += timedelta(minutes=5)
+    answer = client.post(
+        "/api/v1/measurements/batch", json={"measurements": batch}, headers=bearer(token)
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def current_range(html: str) -> str:
+    match = re.search(r'<a href="\?range=(\w+)"[^>]*aria-current="true"', html)
+    assert match, "no range is marked as the current one"
+    return match.group(1)
+
+
+@pytest.mark.parametrize(
+    ("data_for", "expected"),
+    [
+        (timedelta(minutes=10), "1h"),
+        (timedelta(hours=3), "6h"),
+        (timedelta(hours=20), "24h"),
+        (timedelta(days=3), "24h"),  # at most a day, however much there is
+    ],
+)
+def test_a_device_page_opens_on_the_smallest_range_that_shows_its_data(
+    make_app: Callable[..., FastAPI], data_for: timedelta, expected: str
+) -> None:
+    clock = FakeClock(T0)
+    app = make_app(clock=clock)
+    with TestClient(app) as client:
+        token = add_device(app, "greenhouse")
+        readings_since(client, token, data_for, T0)
+        page = client.get("/devices/greenhouse")
+        assert page.status_code == 200
+        assert current_range(page.text) == expected
+        assert f'data-range="{expected}"' in page.text  # the page writes it into the address
+
+
+def test_a_range_in_the_address_is_kept(make_app: Callable[..., FastAPI]) -> None:
+    app = make_app(clock=FakeClock(T0))
+    with TestClient(app) as client:
+        token = add_device(app, "greenhouse")
+        readings_since(client, token, timedelta(minutes=10), T0)
+        assert current_range(client.get("/devices/greenhouse?range=7d").text) == "7d"
+
+
+def test_a_device_without_readings_opens_on_a_day(client: TestClient) -> None:
+    add_device(client.app, "greenhouse")  # type: ignore[arg-type]
+    assert current_range(client.get("/devices/greenhouse").text) == "24h"
+
+
+def test_a_page_without_live_content_has_no_stream_and_no_connection_state(
+    client: TestClient,
+) -> None:
+    page = client.get("/devices/nobody")
+    assert page.status_code == 404
+    assert "sse-connect" not in page.text
+    assert 'id="connection"' not in page.text
+    assert "Connecting" not in page.text
+    overview = client.get("/")
+    assert 'sse-connect="/events?topic=overview"' in overview.text
+    assert 'id="connection"' in overview.text
