@@ -95,6 +95,16 @@
     form.addEventListener("change", function (event) {
       if (event.target.type === "radio") choose(event.target.name, event.target.value);
     });
+    // A menu closes as menus do: a click elsewhere, or Escape (focus back on its button).
+    var menu = form.closest("details");
+    document.addEventListener("click", function (event) {
+      if (menu.open && !menu.contains(event.target)) menu.open = false;
+    });
+    menu.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape" || !menu.open) return;
+      menu.open = false;
+      menu.querySelector("summary").focus();
+    });
   }
 
   // New content (a tile swapped in by the stream) is formatted in the same task that

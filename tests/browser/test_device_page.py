@@ -127,7 +127,12 @@ def test_the_legend_says_nothing_empty_and_follows_the_pointer(
     box = page.locator(".plot .u-over").bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2)
     assert "no readings" in str(readout.text_content())  # early in the hour: a gap
-    page.mouse.move(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2)
+    newest = page.evaluate(
+        """(() => { const data = window.chartData()[0], u = document.querySelector('.plot').chart;
+        const i = data.count.map((c, i) => c ? i : -1).filter(i => i >= 0).pop();
+        return u.valToPos(data.t[i], 'x'); })()"""
+    )
+    page.mouse.move(box["x"] + newest, box["y"] + box["height"] / 2)
     assert "mean 21.0 °C" in str(readout.text_content())
 
 
@@ -227,6 +232,8 @@ def test_temperature_in_fahrenheit_everywhere_it_is_shown_and_kept(
     drawn(page, server.url + "/devices/greenhouse?range=1h")
     page.locator(".units-menu summary").click()
     page.locator("input[name='°C'][value='°F']").check()
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.querySelector('.units-menu').open") is False
     number = "#tile-1 [data-quantity='temperature'] .number"
     assert page.locator(number).text_content() == "68.0"
     assert page.locator("#tile-1 [data-quantity='temperature'] .unit").text_content() == "°F"
