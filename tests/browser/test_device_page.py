@@ -250,3 +250,17 @@ def test_temperature_in_fahrenheit_everywhere_it_is_shown_and_kept(
     link = page.locator("a[data-export='raw']").get_attribute("href")
     assert "20.0" in httpx.get(server.url + str(link)).text
     assert page.errors == []
+
+
+def test_pressure_in_inches_of_mercury_with_one_more_decimal(
+    sized: Any, server: LiveServer
+) -> None:
+    token = add_device(server.app, "barometer")
+    post_readings(server, token, minutes_of("pressure", [1014.6] * 2))
+    page = sized(DESKTOP)
+    page.add_init_script("localStorage.setItem('telemetry-units', '{\"hPa\": \"inHg\"}')")
+    drawn(page, server.url + "/devices/barometer?range=1h")
+    value = page.locator("#tile-1 [data-quantity='pressure'] dd").text_content()
+    assert " ".join(str(value).split()) == "29.96 inHg"
+    assert page.locator(".axis-unit").text_content() == "inHg"
+    assert page.locator("input[name='hPa'][value='inHg']").is_checked()
