@@ -83,7 +83,9 @@ def test_typing_narrows_the_tiles_and_the_count_as_you_type(
     page.keyboard.press("/")  # the usual shortcut to the filter
     assert page.evaluate("document.activeElement.id") == "finder-q"
     page.keyboard.type("GREEN")
-    page.wait_for_function("document.getElementById('finder-count').textContent === '2 of 200 devices'")
+    page.wait_for_function(
+        "document.getElementById('finder-count').textContent === '2 of 200 devices'"
+    )
     assert visible_names(page) == ["Greenhouse-North", "greenhouse-south"]
     page.keyboard.type("house-s")
     assert visible_names(page) == ["greenhouse-south"]
@@ -129,7 +131,9 @@ def test_sorted_by_status_an_offline_device_comes_before_a_live_one_and_moves_li
     clock.advance(OFFLINE_AFTER)
     post_reading(server, tokens["greenhouse-south"], temperature=21.0)
     open_overview(page, server, "?sort=status")
-    order = page.evaluate("[...document.querySelectorAll('#grid > article.tile')].map(t => t.dataset.name)")
+    order = page.evaluate(
+        "[...document.querySelectorAll('#grid > article.tile')].map(t => t.dataset.name)"
+    )
     assert order[0] == "garage"  # offline first, then the silent ones, live last
     assert order[-1] == "greenhouse-south"
     assert order[1:4] == ["Greenhouse-North", "pi-000", "pi-001"]  # then by name
