@@ -34,6 +34,13 @@ import httpx2 as httpx
 from bench.history import CHROMIUM_ARGS, Timing, timed
 from bench.ingest import prepare_database, server_env, uvicorn_server
 
+OPTIONS = [
+    ("--devices", 500, "devices seeded, each with three quantities"),
+    ("--rounds", 20, "rounds of cold, floor and warm requests"),
+    ("--scrolls", 6, "page loads per way of scrolling"),
+    ("--step", 300, "pixels scrolled a frame"),
+    ("--workdir", "/tmp/bench-overview", "where the database goes"),
+]
 QUANTITIES = {"temperature": 21.0, "humidity": 55.0, "pressure": 1013.0}
 # Scrolls the page STEP pixels a frame to the bottom; returns the gaps between frames (ms).
 SCROLL = """async (STEP) => {
@@ -171,22 +178,17 @@ def measure_scrolling(url: str, repeats: int, step: int) -> None:
                 context.close()
         browser.close()
     for mode, result in results.items():
-        print(
-            f"{mode:26s} navigation to load {statistics.median(result['load']):6.0f} ms; "
-            f"scrolling to the bottom: median frame {statistics.median(result['median']):5.1f} "
-            f"ms, worst frame {statistics.median(result['worst']):6.1f} ms (median of runs)"
-        )
+        load, median, worst = (statistics.median(result[k]) for k in ("load", "median", "worst"))
+        line = f"{mode:26s} navigation to load {load:6.0f} ms; scrolling to the bottom: "
+        print(line + f"median frame {median:5.1f} ms, worst {worst:6.1f} ms (median of runs)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--devices", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--scrolls", type=int, default=5, help="page loads per mode")
-    parser.add_argument("--step", type=int, default=300, help="pixels scrolled a frame")
-    parser.add_argument("--workdir", default="/tmp/bench-overview")
+    for flag, default, meaning in OPTIONS:
+        parser.add_argument(flag, type=type(default), default=default, help=meaning)
     args = parser.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
