@@ -124,3 +124,14 @@ def test_a_device_posting_every_five_minutes_is_live_four_minutes_after_a_restar
     assert view.interval == timedelta(seconds=300)
     assert view.status_at(T0 + timedelta(minutes=4)) is Status.LIVE
     assert view.status_at(T0 + timedelta(minutes=16)) is Status.LATE
+
+
+def test_the_sparkline_moves_with_the_clock_and_forgets_minutes_past_its_hour() -> None:
+    view = QuantityView("temperature")
+    now = T0 + timedelta(minutes=59)
+    for minute in range(60):
+        view.add(T0 + timedelta(minutes=minute), float(minute), now)
+    assert view.sparkline(now) == [float(m) for m in range(60)]
+    later = now + timedelta(minutes=2)
+    assert view.sparkline(later) == [float(m) for m in range(2, 60)] + [None, None]
+    assert len(view.minutes) == 58  # the two minutes before the hour are gone

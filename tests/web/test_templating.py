@@ -75,3 +75,11 @@ def test_a_quantity_that_stopped_while_others_continue_shows_its_age() -> None:
     temperature = temperature[: temperature.index("</dd>")]
     assert 'class="age"' in humidity
     assert 'class="age"' not in temperature
+
+
+def test_runs_are_lines_broken_where_minutes_are_missing() -> None:
+    drawn = sparkline([1.0, 2.0, None, 3.0, None, None, 2.0, 1.0], precision=0)
+    # 1..3 is less than ten steps of the precision: centred in a span of 10 (-3..7).
+    assert drawn.line == "M0.0 16.2 L17.1 14.0 M51.4 11.8 M102.9 14.0 L120.0 16.2"
+    assert drawn.line.count("M") == 3  # three runs, two gaps
+    assert drawn.dots.count("h0") == 5  # few points: every one is marked
