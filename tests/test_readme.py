@@ -10,13 +10,15 @@ the line just above its fence, one of two markers:
 variables for the reader's own shell, installing on a Pi), and says why. A new example
 is checked from the moment it is marked to run; an unmarked one fails this test.
 
-The blocks marked to run are joined, in README order, into one bash script (`set -euo
-pipefail`), as a reader types them into one terminal with `python3 dev.py serve` running
-in another: against a real server on a fresh database, with `TELEMETRY_DATABASE_URL`
-naming that database, the README's http://127.0.0.1:8000 replaced by the server's
-address, `.venv/bin` being the bin directory of the Python running the tests, and every
-other entry of the repository at hand (the script runs in a scratch copy of the
-repository's top level, so the files it writes land there).
+The blocks marked to run are run in README order in one bash (`set -euo pipefail`), as a
+reader types them into one terminal with `python3 dev.py serve` running in another; like
+a reader, who takes a while to get to the next example, the test lets the server fold
+what was stored into the history (within a second) before the next block. They run
+against a real server on a fresh database, with `TELEMETRY_DATABASE_URL` naming it, the
+README's http://127.0.0.1:8000 replaced by the server's address, `.venv/bin` being the
+bin directory of the Python running the tests, and every other entry of the repository
+at hand (they run in a scratch copy of the repository's top level, so the files they
+write land there).
 
 What an example shows it prints is checked too: `#` lines directly under a command, with
 no blank line between, are its answer.
@@ -36,11 +38,17 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, create_engine, func, select
+
 from app.config import Settings
+from app.telemetry.models import RollupPending
 from tests.servers import run_live_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +60,7 @@ README_SERVER = "http://127.0.0.1:8000"
 HEADER = re.compile(r"[A-Za-z][A-Za-z0-9-]*: ")
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 ELIDED = "\u2026"  # what `...` in a shown array becomes, to parse as JSON
+BLOCK_DONE = "@@ block done @@"  # what bash prints after each block
 ELISION = re.compile(r"(?<=[\[,])\s*\.\.\.\s*(?=[,\]])")
 
 
@@ -103,9 +112,9 @@ def commands(block: Block) -> list[Command]:
     return found
 
 
-def script_of(blocks: list[Block], server: str, answers: Path) -> tuple[str, list[Command]]:
-    """The script of `blocks` against `server`; the Nth shown answer is saved as answers/N."""
-    parts = ["set -euo pipefail"]
+def scripts_of(blocks: list[Block], server: str, answers: Path) -> tuple[list[str], list[Command]]:
+    """Each block's script against `server`; the Nth shown answer is saved as answers/N."""
+    scripts = []
     checked: list[Command] = []
     for block in blocks:
         lines = list(block.lines)
@@ -114,8 +123,65 @@ def script_of(blocks: list[Block], server: str, answers: Path) -> tuple[str, lis
                 lines[command.first] = "{\n" + lines[command.first]
                 lines[command.last] += f"\n}} > '{answers / str(len(checked))}'"
                 checked.append(command)
-        parts.extend(lines)
-    return "\n".join(parts).replace(README_SERVER, server) + "\n", checked
+        scripts.append("\n".join(lines).replace(README_SERVER, server))
+    return scripts, checked
+
+
+def run_in_one_shell(
+    scripts: list[str], between: Callable[[], None], **popen: Any
+) -> tuple[int, str]:
+    """Run the scripts one after another in one bash, calling `between` after each.
+
+    bash reads them from a pipe of its own, not from its stdin, so that no command of
+    an example can swallow the next one. Returns bash's exit status and its output.
+    """
+    read, write = os.pipe()
+    output: list[str] = []
+    with subprocess.Popen(
+        ["bash", f"/dev/fd/{read}"],
+        pass_fds=(read,),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen,
+    ) as bash:
+        os.close(read)
+        watchdog = threading.Timer(120, bash.kill)  # a hung example must not hang the tests
+        watchdog.start()
+        assert bash.stdout is not None
+        with os.fdopen(write, "w") as pipe:
+            pipe.write("set -euo pipefail\n")
+            for script in scripts:
+                pipe.write(f"{script}\necho '{BLOCK_DONE}'\n")
+                pipe.flush()
+                for line in bash.stdout:
+                    if line.strip() == BLOCK_DONE:
+                        break
+                    output.append(line)
+                else:
+                    break  # bash stopped: a command failed
+                between()
+        output.append(bash.stdout.read())
+        status = bash.wait()
+        watchdog.cancel()
+    return status, "".join(output)
+
+
+def wait_for_history(engine: Engine) -> None:
+    """Until the server has folded every stored value into the history (about a second).
+
+    A reader takes longer than that to get from one example to the next; a script does
+    not, and the history example reads what the examples before it posted.
+    """
+    deadline = time.monotonic() + 10
+    while True:
+        with engine.connect() as conn:
+            pending = conn.execute(select(func.count()).select_from(RollupPending)).scalar()
+        if not pending:
+            return
+        assert time.monotonic() < deadline, "the server did not update the history"
+        time.sleep(0.05)
 
 
 def shown_json(lines: list[str]) -> Any:
@@ -207,22 +273,19 @@ def test_the_readmes_examples_run_and_answer_as_shown(tmp_path: Path, sqlite_url
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRY_")}
     environ["TELEMETRY_DATABASE_URL"] = sqlite_url
     # The README's server: `telemetry serve` with the default settings.
+    engine = create_engine(sqlite_url)
     with run_live_server(Settings(database_url=sqlite_url)) as server:
-        script, checked = script_of(blocks, server.url, answers)
+        scripts, checked = scripts_of(blocks, server.url, answers)
         # Should the examples lose their markers, this test would check nothing.
-        assert "telemetry device add" in script and "/api/v1/measurements" in script
+        assert "telemetry device add" in scripts[0] and "/api/v1/measurements" in scripts[0]
         assert len(checked) >= 2
-        result = subprocess.run(
-            ["bash", "-c", script],
+        status, output = run_in_one_shell(
+            scripts,
+            lambda: wait_for_history(engine),
             cwd=scratch_checkout(tmp_path / "checkout"),
             env=environ,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
         )
-    assert result.returncode == 0, (
-        f"the README's examples failed:\n{abridged(result.stdout)}\n{abridged(result.stderr)}"
-    )
+    engine.dispose()
+    assert status == 0, f"the README's examples failed:\n{abridged(output)}"
     for number, command in enumerate(checked):
         check_answer(command, (answers / str(number)).read_text())
