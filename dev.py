@@ -92,6 +92,15 @@ VENDORED = {
         ("dist/sse.min.js", "htmx-ext-sse.min.js"),
         ("LICENSE", "LICENSE.htmx-ext-sse"),
     ],
+    # The API documentation's page (/docs). Apache-2.0 asks for its NOTICE to travel
+    # with it; the bundle names its own third-party licenses file, kept under that name.
+    "swagger-ui-dist": [
+        ("swagger-ui-bundle.js", "swagger-ui-bundle.js"),
+        ("swagger-ui-bundle.js.LICENSE.txt", "swagger-ui-bundle.js.LICENSE.txt"),
+        ("swagger-ui.css", "swagger-ui.css"),
+        ("LICENSE", "LICENSE.swagger-ui"),
+        ("NOTICE", "NOTICE.swagger-ui"),
+    ],
     "uplot": [
         ("dist/uPlot.iife.min.js", "uPlot.iife.min.js"),
         ("dist/uPlot.min.css", "uPlot.min.css"),

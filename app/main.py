@@ -32,7 +32,7 @@ from app.telemetry import (
     RetentionPolicy,
     utc_now,
 )
-from app.web import api_document, devices, event_stream, health, history, ingest, pages
+from app.web import api_document, devices, docs_page, event_stream, health, history, ingest, pages
 from app.web.deps import Services
 from app.web.direct_write import DirectWrite
 from app.web.errors import install_error_handlers
@@ -223,6 +223,12 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> TelemetryApp:
         version="0.1.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        openapi_url=docs_page.OPENAPI_PATH,
+        # /docs is our own route, on the vendored Swagger UI (app/web/docs_page.py);
+        # FastAPI's loads it from a CDN. No ReDoc (docs_page.py says why), no OAuth.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         # Metrics are served at /metrics; FastAPI's OpenTelemetry hooks would cost a
         # provider lookup on every request for nothing.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
@@ -235,6 +241,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> TelemetryApp:
     app.include_router(event_stream.router)
     app.include_router(pages.router)
     app.include_router(health.router)
+    app.include_router(docs_page.router)
     app.mount("/static", StaticFiles(directory=resource_path("static")), name="static")
 
     def openapi() -> dict[str, Any]:

@@ -32,6 +32,10 @@ with TestClient(create_app(Settings(database_url=url))) as client:
     assert page.status_code == 200 and "No devices yet" in page.text, page.text[:300]
     script = client.get("/static/vendor/htmx.min.js")
     assert script.status_code == 200 and len(script.content) > 10_000
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/static/vendor/swagger-ui-bundle.js" in docs.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert client.get("/static/vendor/" + asset).status_code == 200, asset
 print("ok")
 """
 
@@ -49,6 +53,8 @@ def test_an_installed_wheel_migrates_and_serves_its_pages_from_anywhere(tmp_path
         "app/templates/base.html",
         "app/static/vendor/htmx.min.js",
         "app/static/vendor/uPlot.iife.min.js",
+        "app/static/vendor/swagger-ui-bundle.js",
+        "app/static/vendor/LICENSE.swagger-ui",
         "app/migrations/env.py",
         "app/alembic.ini",
         "device/cli.py",
