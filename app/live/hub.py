@@ -12,8 +12,9 @@
 Whatever the rate of readings, a device costs at most one render per interval, and the
 number of viewers only changes how many times the same bytes are queued. A tile nobody
 watches (no overview stream, no stream of its page, none for the last LINGER: see
-streams.py) is not rendered at all: it is marked stale and rendered when a stream or a
-page next asks for it (tiles.py). A topic keeps being rendered for LINGER after its
+streams.py) is not rendered with the tick: it is marked stale and rendered when a stream
+or a page next asks for it, or ahead of that in at most RENDER_AHEAD_SHARE of each
+interval (tiles.py). A topic keeps being rendered for LINGER after its
 last stream ends, so that a browser reconnecting after a blip can still be replayed
 what it missed; after that its replay log holds a gap, and a reconnecting stream gets a
 snapshot. A new stream starts with a snapshot of what its page shows (the cached tiles,
@@ -31,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Iterable
 
 from app.bus import Subscription
@@ -50,6 +52,9 @@ logger = logging.getLogger(__name__)
 # How long, on shutdown, streams may take to send their last bytes before their
 # connections are cut (well within `telemetry serve`'s graceful-shutdown timeout).
 SHUTDOWN_GRACE = 1.0
+# The share of each refresh interval spent rendering unwatched tiles ahead of the page
+# that will ask for them: bounded, so a large quiet fleet costs ingest little.
+RENDER_AHEAD_SHARE = 0.05
 
 
 class ServerClosing(Exception):
@@ -208,6 +213,7 @@ class LiveHub:
                 view = self.views[device_id]
                 frames.append(("points", points_json(view, now, points[device_id])))
             self._send(topic, frames)
+        self._tiles.render_ahead(now, time.perf_counter() + self._interval * RENDER_AHEAD_SHARE)
 
     # -- streams --------------------------------------------------------------------------
 

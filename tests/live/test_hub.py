@@ -133,21 +133,37 @@ def test_a_reconnect_with_an_unknown_or_too_old_id_gets_a_snapshot(clock: FakeCl
     assert events_in(drain(hub.open(OVERVIEW, "c", "otherrun-3"))) == ["grid"]
 
 
-def test_tiles_nobody_watches_are_not_rendered_until_someone_looks(clock: FakeClock) -> None:
+def test_tiles_nobody_watches_are_rendered_ahead_once_a_tick_at_most(clock: FakeClock) -> None:
     hub = make_hub(clock)
+    hub.load([DeviceView(1, "pi-1"), DeviceView(2, "pi-2")])
+    before = hub.stats.renders
+    for s in range(5):
+        for reading in range(3):
+            hub.apply(event(1, s + reading / 10, temperature=20.0 + s))
+        hub.tick()
+    # Both tiles at the first tick, then the changed one once a tick, not once a reading.
+    assert hub.stats.renders - before == 2 + 4
+    rendered = hub.stats.renders
+    data = drain(hub.open(OVERVIEW, "c", None)).decode()
+    assert "24.0" in data, "the snapshot shows the latest state"
+    assert hub.stats.renders == rendered, "the page found every tile ready"
+
+
+def test_without_time_to_render_ahead_tiles_wait_until_someone_looks(clock: FakeClock) -> None:
+    hub = make_hub(clock, refresh_interval=1e-9)  # a share of no time at all
     hub.load([DeviceView(1, "pi-1"), DeviceView(2, "pi-2")])
     before = hub.stats.renders
     for s in range(5):
         hub.apply(event(1, s, temperature=20.0 + s))
         hub.tick()
-    assert hub.stats.renders == before, "no stream, no page: nothing rendered"
+    assert hub.stats.renders == before, "no stream, no page, no time: nothing rendered"
     data = drain(hub.open(OVERVIEW, "c", None)).decode()
     assert "24.0" in data, "the snapshot shows the latest state"
     assert hub.stats.renders - before == 2, "each stale tile rendered once, for the snapshot"
 
 
 def test_a_device_page_alone_renders_only_its_own_tile(clock: FakeClock) -> None:
-    hub = make_hub(clock)
+    hub = make_hub(clock, refresh_interval=1e-9)  # nothing rendered ahead
     hub.load([DeviceView(1, "pi-1"), DeviceView(2, "pi-2")])
     page = hub.open(device_topic(1), "c", None)
     drain(page)
