@@ -3,9 +3,10 @@
 A tile is rendered once per change and kept; a tile that changed while nobody watched
 is marked stale, and rendered when it is next asked for or, within a small share of
 each tick, ahead of time: a page opened after every device changed unwatched would
-otherwise render them all (500 tiles, about 60 ms) before it could answer. A snapshot (the grid, or one
-device's tile and the minutes behind its charts) is encoded once per topic per change
-and shared: a thousand tabs opening at once cost one grid, not a thousand.
+otherwise render them all (500 tiles, about 60 ms) before it could answer. A snapshot
+(the grid, or one device's tile and the minutes behind its charts) is encoded once per
+topic per change and shared: a thousand tabs opening at once cost one grid, not a
+thousand.
 """
 
 from __future__ import annotations
