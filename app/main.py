@@ -68,18 +68,7 @@ def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
             clock,
             token_cache_seconds=settings.token_cache_seconds,
         ),
-        measurements=Measurements(
-            engine,
-            bus,
-            queue_limit=settings.write_queue_limit,
-            queue_rows=settings.write_queue_rows,
-            batch_rows=settings.write_batch_rows,
-            max_quantities_per_device=settings.max_quantities_per_device,
-            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-            durable=settings.sqlite_synchronous == "FULL",
-            announce_queue_groups=settings.announce_queue_groups,
-            clock=clock,
-        ),
+        measurements=Measurements.from_settings(engine, bus, settings, clock=clock),
         history=History(
             engine, clock, minute_retention=timedelta(days=settings.minute_rollup_retention_days)
         ),

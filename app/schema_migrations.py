@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -9,6 +14,26 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from app.resources import resource_path
+
+# env.py writes the revisions it found and left here, in the config's attributes.
+BEFORE, AFTER = "telemetry_revision_before", "telemetry_revision_after"
+
+
+class MigrationRefused(Exception):
+    """A migration cannot run on the data the database holds; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migrated:
+    """What an upgrade did: the revision the database was at (None: empty) and is at now."""
+
+    before: str | None
+    after: str | None
+
+    @property
+    def ran(self) -> bool:
+        """True when at least one migration was applied."""
+        return self.before != self.after
 
 
 def alembic_config(database_url: str) -> Config:
@@ -21,9 +46,27 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str) -> None:
-    """Bring the schema to the newest revision (a no-op when it already is)."""
-    command.upgrade(alembic_config(database_url), "head")
+@contextlib.contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    """Hide Alembic's INFO lines ("Context impl SQLiteImpl", ...): callers say what ran."""
+    alembic_logger = logging.getLogger("alembic")
+    level = alembic_logger.level
+    alembic_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        alembic_logger.setLevel(level)
+
+
+def upgrade(database_url: str) -> Migrated:
+    """Bring the schema to the newest revision (a no-op when it already is).
+
+    Raises MigrationRefused when a migration cannot apply to the data present.
+    """
+    config = alembic_config(database_url)
+    with _quiet_alembic():
+        command.upgrade(config, "head")
+    return Migrated(config.attributes.get(BEFORE), config.attributes.get(AFTER))
 
 
 def head_revision() -> str | None:

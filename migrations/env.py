@@ -10,6 +10,7 @@ from alembic import context
 import app.telemetry.models  # noqa: F401  (registers the tables on Base.metadata)
 from app.config import Settings
 from app.db import Base, create_db_engine
+from app.schema_migrations import AFTER, BEFORE
 
 config = context.config
 if config.config_file_name and config.attributes.get("configure_logging", True):
@@ -42,8 +43,11 @@ def run_migrations_online() -> None:
                 render_as_batch=connection.dialect.name == "sqlite",
                 compare_type=True,
             )
+            # Recorded for app.schema_migrations.upgrade, which reports what ran.
+            config.attributes[BEFORE] = context.get_context().get_current_revision()
             with context.begin_transaction():
                 context.run_migrations()
+            config.attributes[AFTER] = context.get_context().get_current_revision()
     finally:
         engine.dispose()
 

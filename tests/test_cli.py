@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
@@ -13,7 +14,10 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
+from app import schema_migrations
+from app.cli import build_parser, main
 from app.telemetry.tokens import hash_token
 
 
@@ -50,6 +54,43 @@ def test_adding_a_name_twice_fails_with_a_message(tmp_path: Path) -> None:
     assert "already exists" in result.stderr
 
 
+def test_a_name_differing_only_in_case_is_refused_naming_the_device_and_rule(
+    tmp_path: Path,
+) -> None:
+    run(tmp_path, "device", "add", "Greenhouse")
+    result = run(tmp_path, "device", "add", "greenhouse")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "telemetry: a device named 'Greenhouse' already exists; "
+        "names are compared without regard to case\n"
+    )
+
+
+def test_a_bad_name_is_refused_stating_the_rule(tmp_path: Path) -> None:
+    result = run(tmp_path, "device", "add", "shed/north")
+    assert result.returncode == 1
+    assert "a device name cannot contain '/': names are 1 to 64 characters" in result.stderr
+    assert "got 'shed/north'" in result.stderr
+
+
+def test_a_migration_refused_by_the_data_exits_1_saying_why(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    command.upgrade(schema_migrations.alembic_config(url), "0002")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for i, name in enumerate(["Shed", "shed"]):
+            conn.execute(
+                sa.text("INSERT INTO devices (name, token_hash, created_at) VALUES (:n, :h, 0)"),
+                {"n": name, "h": str(i) * 64},
+            )
+    engine.dispose()
+    result = run(tmp_path, "migrate")
+    assert result.returncode == 1
+    assert result.stderr.startswith("telemetry: cannot migrate the database: device names")
+    assert "'Shed' (id 1) and 'shed' (id 2)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_device_list_and_revoke(tmp_path: Path) -> None:
     assert "No devices yet" in run(tmp_path, "device", "list").stdout
     run(tmp_path, "device", "add", "greenhouse")
@@ -73,7 +114,67 @@ def test_rotate_prints_a_new_token(tmp_path: Path) -> None:
 def test_migrate_reports_the_revision(tmp_path: Path) -> None:
     result = run(tmp_path, "migrate")
     assert result.returncode == 0, result.stderr
-    assert "is at revision" in result.stdout
+    head = schema_migrations.head_revision()
+    assert f"is at revision {head} (migrated from an empty database)" in result.stdout
+    again = run(tmp_path, "migrate")
+    assert f"is at revision {head}: already up to date" in again.stdout
+    assert again.stderr == ""
+
+
+def test_a_migration_is_logged_once_and_an_up_to_date_database_logs_nothing(
+    tmp_path: Path,
+) -> None:
+    first = run(tmp_path, "device", "list")
+    (line,) = first.stderr.splitlines()
+    head = schema_migrations.head_revision()
+    assert (
+        f"migrated the database sqlite:///{tmp_path / 'cli.db'} from revision (empty) to {head}"
+        in line
+    )
+    for argv in (["device", "list"], ["device", "add", "shed"], ["device", "revoke", "shed"]):
+        result = run(tmp_path, *argv)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def test_only_the_migrations_that_ran_are_reported(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    command.upgrade(schema_migrations.alembic_config(url), "0002")
+    result = run(tmp_path, "device", "list")
+    assert "from revision 0002 to" in result.stderr
+
+
+def subcommands(parser: argparse.ArgumentParser, prefix: str = "") -> list[str]:
+    """Every command path the parser accepts, walked from argparse's own tables."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                path = f"{prefix}{name}"
+                nested = subcommands(sub, path + " ")
+                found.extend(nested or [path])
+    return found
+
+
+def test_top_level_help_lists_every_command_and_device_action(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"], {})
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    paths = subcommands(build_parser())
+    assert {"device add", "device rotate", "import", "serve"} <= set(paths)
+    lines = text.splitlines()
+    for path in paths:
+        (line,) = [line for line in lines if line.strip().startswith(path + " ")]
+        summary = line.strip()[len(path) :].strip()
+        assert summary, f"{path!r} has no description in `telemetry --help`"
+
+
+def test_the_help_as_a_user_runs_it(tmp_path: Path) -> None:
+    result = run(tmp_path, "--help")
+    assert result.returncode == 0
+    assert "device rotate NAME" in result.stdout and "import DEVICE FILE.csv" in result.stdout
 
 
 def test_a_bad_setting_exits_78_naming_it(tmp_path: Path) -> None:

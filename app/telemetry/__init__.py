@@ -23,7 +23,8 @@ Glossary:
 
 Inside: devices.py and device_states.py (the registry and its stored state),
 measurements.py (the one door for writes, over the writing/ subpackage: group commit),
-history.py, retention.py, quantities.py, readings.py, events.py, tokens.py, clock.py,
+history.py, retention.py, quantities.py, readings.py, reading_rules.py (what a storable
+reading is, for the API and the importer alike), events.py, tokens.py, clock.py,
 models.py (the tables).
 """
 
@@ -54,8 +55,10 @@ from app.telemetry.quantities import (
     precision_of,
     unit_of,
 )
+from app.telemetry.reading_rules import ReadingProblem, ReadingRules
 from app.telemetry.readings import (
     EARLIEST_MEASURED_AT,
+    OLDER_THAN_RETENTION,
     MeasuredAtError,
     Reading,
     RecordResult,
@@ -72,6 +75,7 @@ __all__ = [
     "DEVICE_NAME_MAX",
     "EARLIEST_MEASURED_AT",
     "KNOWN_QUANTITIES",
+    "OLDER_THAN_RETENTION",
     "QUANTITY_NAME_MAX",
     "QUANTITY_NAME_PATTERN",
     "Bucket",
@@ -96,6 +100,8 @@ __all__ = [
     "QuantityLimitExceeded",
     "QuantityState",
     "Reading",
+    "ReadingProblem",
+    "ReadingRules",
     "RecordResult",
     "Retention",
     "RetentionPolicy",

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import translate_storage_errors
 from app.telemetry.clock import Clock
 from app.telemetry.device_states import DeviceState, read_device_states
-from app.telemetry.models import DEVICE_NAME_MAX, Device, Series
+from app.telemetry.models import DEVICE_NAME_MAX, Device, Series, device_name_key
 from app.telemetry.quantities import unit_of
 from app.telemetry.tokens import hash_token, new_token
 
@@ -61,16 +61,39 @@ class DeviceSummary:
         return self.revoked_at is not None
 
 
+DEVICE_NAME_RULE = (
+    f"names are 1 to {DEVICE_NAME_MAX} characters, none of them '/' or a control "
+    "character (spaces at either end are dropped)"
+)
+NAMES_IGNORE_CASE = "names are compared without regard to case"
+
+
 def normalize_device_name(raw: str) -> str:
-    """Validate a device name: 1 to 64 printable characters, no slash."""
+    """Validate a device name: 1 to 64 printable characters, no slash.
+
+    A refusal says which rule was broken, states the whole rule and shows what it got.
+    """
     name = unicodedata.normalize("NFC", raw.strip())
     if not name:
-        raise DeviceError("a device name cannot be empty")
+        raise DeviceError(f"a device name cannot be empty: {DEVICE_NAME_RULE}; got {raw!r}")
     if len(name) > DEVICE_NAME_MAX:
-        raise DeviceError(f"a device name has at most {DEVICE_NAME_MAX} characters")
-    if "/" in name or any(unicodedata.category(ch).startswith("C") for ch in name):
-        raise DeviceError("a device name cannot contain '/' or control characters")
+        raise DeviceError(
+            f"a device name has at most {DEVICE_NAME_MAX} characters: {DEVICE_NAME_RULE}; "
+            f"got {len(name)} characters, {name[:DEVICE_NAME_MAX]!r}..."
+        )
+    if "/" in name:
+        raise DeviceError(f"a device name cannot contain '/': {DEVICE_NAME_RULE}; got {name!r}")
+    control = next((ch for ch in name if unicodedata.category(ch).startswith("C")), None)
+    if control is not None:
+        raise DeviceError(
+            f"a device name cannot contain control characters (U+{ord(control):04X}): "
+            f"{DEVICE_NAME_RULE}; got {name!r}"
+        )
     return name
+
+
+def _already_exists(existing: str) -> DeviceError:
+    return DeviceError(f"a device named {existing!r} already exists; {NAMES_IGNORE_CASE}")
 
 
 def _latest_values(session: Session, device_ids: list[int]) -> dict[int, dict[str, LatestValue]]:
@@ -124,15 +147,22 @@ class Devices:
     def add(self, raw_name: str) -> tuple[DeviceSummary, str]:
         """Register a device; returns it with its token, which is not stored anywhere."""
         name = normalize_device_name(raw_name)
+        key = device_name_key(name)
         token = new_token()
-        with translate_storage_errors(), self._sessions.begin() as session:
-            device = Device(name=name, token_hash=hash_token(token), created_at=self._clock())
-            session.add(device)
-            try:
+        try:
+            with translate_storage_errors(), self._sessions.begin() as session:
+                device = Device(
+                    name=name, name_key=key, token_hash=hash_token(token), created_at=self._clock()
+                )
+                session.add(device)
                 session.flush()
-            except IntegrityError as exc:
-                raise DeviceError(f"a device named {name!r} already exists") from exc
-            return _summarize(session, [device])[0], token
+                return _summarize(session, [device])[0], token
+        except IntegrityError:
+            # The unique index on the case-folded name refused it, whoever added the other
+            # one, even a concurrent process (a check before the insert could not see it).
+            with translate_storage_errors(), self._sessions() as session:
+                existing = self._named_alike(session, key)
+            raise _already_exists(existing or name) from None
 
     def rotate_token(self, raw_name: str) -> str:
         """Give a device a new token (and lift a revocation); the old token stops working."""
@@ -161,6 +191,12 @@ class Devices:
         """One device with its latest values; DeviceNotFound if there is none."""
         with translate_storage_errors(), self._sessions() as session:
             return _summarize(session, [self._get(session, raw_name)])[0]
+
+    def ref(self, raw_name: str) -> DeviceRef:
+        """The identity of the device named `raw_name`, revoked or not; DeviceNotFound if none."""
+        with translate_storage_errors(), self._sessions() as session:
+            device = self._get(session, raw_name)
+            return DeviceRef(device.id, device.name)
 
     def list(self, *, limit: int, after: str | None = None) -> Sequence[DeviceSummary]:
         """Devices in name order, `limit` at a time, starting after the name `after`."""
@@ -216,5 +252,11 @@ class Devices:
         name = unicodedata.normalize("NFC", raw_name.strip())
         device = session.scalar(select(Device).where(Device.name == name))
         if device is None:
-            raise DeviceNotFound(f"no device is named {name!r}")
+            alike = self._named_alike(session, device_name_key(name))
+            hint = f"; did you mean {alike!r}?" if alike else ""
+            raise DeviceNotFound(f"no device is named {name!r}{hint}")
         return device
+
+    def _named_alike(self, session: Session, key: str) -> str | None:
+        """The name of the device whose name equals `key` without regard to case, if any."""
+        return session.scalar(select(Device.name).where(Device.name_key == key))

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from app.bus import Bus, Subscription
+from app.config import Settings
 from app.db import StorageUnavailable
 from app.telemetry.clock import Clock, utc_now
 from app.telemetry.devices import DeviceRef
@@ -62,6 +63,24 @@ class Measurements:
             queue_rows=queue_rows,
             announce_queue_groups=announce_queue_groups,
             health=WriteHealth(clock=clock, monotonic=monotonic),
+        )
+
+    @classmethod
+    def from_settings(
+        cls, engine: Engine, bus: Bus, settings: Settings, *, clock: Clock = utc_now
+    ) -> Measurements:
+        """The measurements context as `settings` configure it (the server's and the CLI's)."""
+        return cls(
+            engine,
+            bus,
+            queue_limit=settings.write_queue_limit,
+            queue_rows=settings.write_queue_rows,
+            batch_rows=settings.write_batch_rows,
+            max_quantities_per_device=settings.max_quantities_per_device,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            durable=settings.sqlite_synchronous == "FULL",
+            announce_queue_groups=settings.announce_queue_groups,
+            clock=clock,
         )
 
     async def start(self) -> None:

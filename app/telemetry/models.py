@@ -14,6 +14,7 @@ latest value kept on the series row, not through this table.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 
 from sqlalchemy import Double, ForeignKey, PrimaryKeyConstraint, String, UniqueConstraint
@@ -22,7 +23,18 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.db import Base, Timestamp
 
 DEVICE_NAME_MAX = 64
+# Case folding turns one character into at most three ("ß" -> "ss", "ΐ" -> three).
+DEVICE_NAME_KEY_MAX = 3 * DEVICE_NAME_MAX
 QUANTITY_NAME_MAX = 64
+
+
+def device_name_key(name: str) -> str:
+    """What makes two device names the same: equal without regard to case ("Shed", "SHED").
+
+    Full Unicode case folding, the same in every database (SQLite's lower() folds only
+    ASCII), so the key is computed here and stored, with a unique index on it.
+    """
+    return unicodedata.normalize("NFC", name.casefold())
 
 
 class Device(Base):
@@ -32,6 +44,8 @@ class Device(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(DEVICE_NAME_MAX), unique=True)
+    # device_name_key(name): two names differing only in case collide on its unique index.
+    name_key: Mapped[str] = mapped_column(String(DEVICE_NAME_KEY_MAX), unique=True, index=True)
     # SHA-256 of the token; tokens are 256 random bits, so a fast hash is safe (see tokens.py).
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp())

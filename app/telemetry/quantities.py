@@ -41,7 +41,11 @@ KNOWN_QUANTITIES: MappingProxyType[str, Quantity] = MappingProxyType(
 
 
 class QuantityError(ValueError):
-    """A value or quantity name that cannot be stored; the message says why."""
+    """A value or quantity name that cannot be stored; the message says why, `reason` briefly."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def check_value(name: str, value: float) -> None:
@@ -50,14 +54,16 @@ def check_value(name: str, value: float) -> None:
     if known is None and not QUANTITY_NAME_PATTERN.fullmatch(name):
         raise QuantityError(
             f"quantity name {name!r} must match {QUANTITY_NAME_PATTERN.pattern} "
-            "(lower case letters, digits and underscores, starting with a letter)"
+            "(lower case letters, digits and underscores, starting with a letter)",
+            "bad quantity name",
         )
     if not math.isfinite(value):
-        raise QuantityError(f"{name} must be a finite number, not {value}")
+        raise QuantityError(f"{name} must be a finite number, not {value}", "not a finite number")
     if known is not None and not known.minimum <= value <= known.maximum:
         raise QuantityError(
             f"{name} {value:g} {known.unit} is outside the plausible range "
-            f"{known.minimum:g}..{known.maximum:g} {known.unit}"
+            f"{known.minimum:g}..{known.maximum:g} {known.unit}",
+            "outside the plausible range",
         )
 
 

@@ -16,14 +16,14 @@ the same handlers as everywhere else (errors.ERROR_HANDLERS).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.telemetry import DeviceRef, Reading
+from app.telemetry import DeviceRef, Reading, ReadingRules
 from app.web.api_models import BatchIn, MeasurementIn, RateLimitedOut, RecordOut
 from app.web.deps import BEARER_SCHEME, Services, authenticate_device, services_of
 from app.web.errors import (
@@ -133,11 +133,7 @@ async def _read_json_body(request: Request, limit: int) -> bytes:
 def _rules(services: Services, now: datetime) -> IngestRules:
     settings = services.settings
     return IngestRules(
-        now=now,
-        future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
-        oldest=now - timedelta(days=settings.raw_retention_days),
-        max_values=settings.max_values_per_measurement,
-        max_batch_size=settings.max_batch_size,
+        readings=ReadingRules.from_settings(settings, now), max_batch_size=settings.max_batch_size
     )
 
 

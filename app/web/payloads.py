@@ -1,34 +1,24 @@
 """Turn an ingest body into domain readings, or into errors that say where and why.
 
 Pydantic checks the shape in one pass over the raw bytes (validate_json: no separate
-json.loads). The domain rules (plausible ranges, time bounds, the number of values)
-are then checked here, so every error carries its full location: body, index in the
-batch, field, quantity. All errors are collected, up to a bound, so a device learns
-everything that is wrong at once.
+json.loads). The domain's rules (plausible ranges, time bounds, the number of values:
+ReadingRules, shared with `telemetry import`) are then applied here, so every error
+carries its full location: body, index in the batch, field, quantity. All errors are
+collected, up to a bound, so a device learns everything that is wrong at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from app.telemetry import (
-    EARLIEST_MEASURED_AT,
-    KNOWN_QUANTITIES,
-    MeasuredAtError,
-    QuantityError,
-    Reading,
-    check_measured_at,
-    check_value,
-)
+from app.telemetry import Reading, ReadingRules
 from app.web.api_models import BatchIn, MeasurementIn
 
 MAX_REPORTED_ERRORS = 50
-_ZERO = timedelta(0)
 
 _single = TypeAdapter(MeasurementIn)
 _batch = TypeAdapter(BatchIn)
@@ -36,12 +26,9 @@ _batch = TypeAdapter(BatchIn)
 
 @dataclass(frozen=True, slots=True)
 class IngestRules:
-    """The limits a body is checked against, from the settings and the clock."""
+    """The limits a body is checked against: the domain's rules for each reading, and more."""
 
-    now: datetime
-    future_tolerance: timedelta
-    oldest: datetime  # no reading older than this: see check_measured_at
-    max_values: int
+    readings: ReadingRules
     max_batch_size: int
 
 
@@ -114,13 +101,6 @@ def _explain(error: Any) -> str:
     return str(error["msg"])
 
 
-def _plausible(measured_at: datetime, oldest: datetime, latest: datetime) -> bool:
-    try:
-        return oldest <= measured_at <= latest
-    except OverflowError:
-        return False
-
-
 def _readings(
     items: Sequence[MeasurementIn],
     prefix: tuple[str | int, ...],
@@ -130,40 +110,18 @@ def _readings(
 ) -> list[Reading]:
     readings: list[Reading] = []
     errors: list[dict[str, Any]] = []
-
-    def fail(loc: tuple[str | int, ...], message: str, kind: str) -> None:
-        if len(errors) < MAX_REPORTED_ERRORS:
-            errors.append({"loc": list(loc), "msg": message, "type": kind})
-
-    now, max_values = rules.now, rules.max_values
-    latest = now + rules.future_tolerance
-    oldest = max(rules.oldest, EARLIEST_MEASURED_AT)
+    reading_rules = rules.readings
+    now = reading_rules.now
     for index, item in enumerate(items):
-        where = (*prefix, index) if indexed else prefix
-        measured_at = item.get("measured_at") or now
-        # The common case, checked inline; the detailed check only runs to say what is wrong.
-        if measured_at.utcoffset() != _ZERO or not _plausible(measured_at, oldest, latest):
-            try:
-                measured_at = check_measured_at(
-                    measured_at, now, rules.future_tolerance, rules.oldest
-                )
-            except MeasuredAtError as exc:
-                fail((*where, "measured_at"), str(exc), "measured_at_invalid")
         values = item["values"]
-        if len(values) > max_values:
-            fail(
-                (*where, "values"),
-                f"at most {max_values} values per measurement, got {len(values)}",
-                "too_many_values",
+        measured_at, problems = reading_rules.check(item.get("measured_at") or now, values)
+        if problems and len(errors) < MAX_REPORTED_ERRORS:
+            where = (*prefix, index) if indexed else prefix
+            errors.extend(
+                {"loc": [*where, *problem.field], "msg": problem.message, "type": problem.kind}
+                for problem in problems
             )
-        for name, value in values.items():
-            known = KNOWN_QUANTITIES.get(name)
-            if known is None or not known.minimum <= value <= known.maximum:
-                try:
-                    check_value(name, value)
-                except QuantityError as exc:
-                    fail((*where, "values", name), str(exc), "value_invalid")
         readings.append(Reading(measured_at=measured_at, values=values))
     if errors:
-        raise InvalidBody(errors)
+        raise InvalidBody(errors[:MAX_REPORTED_ERRORS])
     return readings

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
 from app.db import create_db_engine, create_session_factory
-from app.telemetry.devices import DeviceError, DeviceNotFound, Devices, normalize_device_name
+from app.telemetry.devices import (
+    DEVICE_NAME_RULE,
+    DeviceError,
+    DeviceNotFound,
+    Devices,
+    normalize_device_name,
+)
 from app.telemetry.tokens import TOKEN_PREFIX, hash_token
 from tests.factories import FakeClock, make_settings
 
@@ -55,10 +63,89 @@ def test_a_name_is_unique(devices: Devices) -> None:
         devices.add(" greenhouse ")
 
 
-@pytest.mark.parametrize("raw", ["", "   ", "a/b", "tab\there", "x" * 65, "bell\x07"])
-def test_bad_names_are_refused(raw: str) -> None:
-    with pytest.raises(DeviceError):
+def test_names_differing_only_in_case_are_one_name(devices: Devices) -> None:
+    devices.add("Greenhouse")
+    for other in ("greenhouse", "GREENHOUSE", " greenHouse "):
+        with pytest.raises(DeviceError) as refused:
+            devices.add(other)
+        assert str(refused.value) == (
+            "a device named 'Greenhouse' already exists; names are compared without regard to case"
+        )
+    assert [d.name for d in devices.list(limit=10)] == ["Greenhouse"]
+
+
+def test_case_is_compared_beyond_ascii(devices: Devices) -> None:
+    devices.add("Äußere Serre")
+    with pytest.raises(DeviceError, match="'Äußere Serre' already exists"):
+        devices.add("ÄUSSERE SERRE")
+
+
+def test_the_database_itself_refuses_names_differing_only_in_case(database_url: str) -> None:
+    # What makes two concurrent adds (two processes past the check at once) fail but one.
+    engine = create_db_engine(make_settings(database_url))
+    insert = sa.text(
+        "INSERT INTO devices (name, name_key, token_hash, created_at) "
+        "VALUES (:name, :key, :hash, :at)"
+    )
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    at_value = 0 if engine.dialect.name == "sqlite" else at
+    with engine.begin() as conn:
+        conn.execute(insert, {"name": "Shed", "key": "shed", "hash": "a" * 64, "at": at_value})
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"name": "SHED", "key": "shed", "hash": "b" * 64, "at": at_value})
+    engine.dispose()
+
+
+def test_concurrent_adds_of_one_name_in_two_cases_store_one(database_url: str) -> None:
+    engine = create_db_engine(make_settings(database_url))
+    start = threading.Barrier(8)
+
+    def add(name: str) -> str:
+        devices = Devices(create_session_factory(engine), FakeClock(), token_cache_seconds=0)
+        start.wait()
+        try:
+            devices.add(name)
+        except DeviceError as exc:
+            return str(exc)
+        return "added"
+
+    names = ["Pump", "pump", "PUMP", "pUmp", "puMp", "pumP", "PUmp", "pUMP"]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(add, names))
+    engine.dispose()
+    assert outcomes.count("added") == 1
+    assert all(
+        "already exists; names are compared without regard" in o for o in outcomes if o != "added"
+    )
+
+
+def test_a_name_not_found_suggests_the_one_differing_in_case(devices: Devices) -> None:
+    devices.add("Greenhouse")
+    with pytest.raises(
+        DeviceNotFound, match="no device is named 'greenhouse'; did you mean 'Greenhouse'"
+    ):
+        devices.revoke("greenhouse")
+
+
+@pytest.mark.parametrize(
+    ("raw", "broken", "got"),
+    [
+        ("", "cannot be empty", "got ''"),
+        ("   ", "cannot be empty", "got '   '"),
+        ("a/b", "cannot contain '/'", "got 'a/b'"),
+        ("tab\there", "cannot contain control characters (U+0009)", "got 'tab\\there'"),
+        ("x" * 65, "has at most 64 characters", "got 65 characters"),
+        ("bell\x07", "cannot contain control characters (U+0007)", "got 'bell\\x07'"),
+    ],
+)
+def test_bad_names_are_refused_stating_the_rule_and_what_was_given(
+    raw: str, broken: str, got: str
+) -> None:
+    with pytest.raises(DeviceError) as refused:
         normalize_device_name(raw)
+    message = str(refused.value)
+    assert f"a device name {broken}: {DEVICE_NAME_RULE}; {got}" in message
+    assert "names are 1 to 64 characters, none of them '/' or a control character" in message
 
 
 def test_any_printable_name_is_allowed() -> None:

@@ -11,6 +11,7 @@ from urllib.parse import quote, unquote
 import pytest
 from fastapi.testclient import TestClient
 
+from app.telemetry.devices import DEVICE_NAME_RULE
 from tests.conftest import AppFactory
 from tests.factories import FakeClock, add_device, bearer
 
@@ -50,7 +51,8 @@ def test_a_name_no_device_can_have_is_a_404_saying_why(client: TestClient, path:
     response = read(client, path, name="green\x01house")
     assert response.status_code == 404
     assert response.json() == {
-        "detail": "no device has that name: a device name cannot contain '/' or control characters"
+        "detail": "no device has that name: a device name cannot contain control characters "
+        f"(U+0001): {DEVICE_NAME_RULE}; got 'green\\x01house'"
     }
 
 

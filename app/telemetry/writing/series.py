@@ -27,6 +27,9 @@ SeriesIds = dict[tuple[int, str], int]  # (device id, quantity) -> series id
 class QuantityLimitExceeded(QuantityError):
     """A device would exceed its number of quantities; the message names the new ones."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "too many quantities for one device")
+
 
 class SeriesRegistry:
     """Finds and creates the series of a group's values, within its transaction."""
