@@ -58,7 +58,7 @@ def seed(database_url: str, now: datetime) -> str:
     outage = (now - timedelta(hours=9), now - timedelta(hours=7))
     plans = {  # name: (seconds between readings, silent for the last ..., base, swing)
         "greenhouse": (30, timedelta(0), 21.0, 6.0),
-        "shed": (30, timedelta(minutes=4), 12.0, 4.0),
+        "shed": (30, timedelta(minutes=2), 12.0, 4.0),
         "cellar": (60, timedelta(0), 11.5, 0.6),
         "attic": (60, timedelta(hours=5), 16.0, 8.0),
     }
@@ -88,8 +88,8 @@ def seed(database_url: str, now: datetime) -> str:
 
 # name, page, viewport width and height (0: the whole page), colour scheme
 SHOTS = [
-    ("overview.png", "/", 1400, 380, "light"),
-    ("overview-dark.png", "/", 1400, 380, "dark"),
+    ("overview.png", "/", 1400, 470, "light"),
+    ("overview-dark.png", "/", 1400, 470, "dark"),
     ("device.png", "/devices/greenhouse?range=24h", 1400, 0, "light"),
     ("device-dark.png", "/devices/greenhouse?range=24h", 1400, 0, "dark"),
     ("phone-overview.png", "/", 390, 844, "light"),
