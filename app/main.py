@@ -21,7 +21,7 @@ from app.bus import InProcessBus
 from app.config import Settings
 from app.db import StorageUnavailable, create_db_engine, create_session_factory
 from app.live.hub import LiveHub
-from app.live.loader import devices_after, load_views
+from app.live.loader import load_views
 from app.resources import resource_path
 from app.telemetry import (
     Clock,
@@ -33,7 +33,7 @@ from app.telemetry import (
     utc_now,
 )
 from app.web import api_document, devices, docs_page, event_stream, health, history, ingest, pages
-from app.web.deps import Services
+from app.web.deps import Services, show_new_devices
 from app.web.direct_write import DirectWrite
 from app.web.errors import install_error_handlers
 from app.web.ratelimit import RateLimiter
@@ -116,18 +116,13 @@ async def _start_live(services: Services) -> int:
     return max((view.id for view in views), default=0)
 
 
-async def _follow_new_devices(services: Services, after: int) -> None:
+async def _follow_new_devices(services: Services) -> None:
     """Every few seconds, show devices registered since (from the CLI, another worker)."""
     while True:
         await asyncio.sleep(NEW_DEVICE_POLL)
-        try:
-            added = await run_in_threadpool(devices_after, services.devices, after)
-        except StorageUnavailable as exc:
-            logger.warning("could not look for new devices: %s", exc.reason)
-            continue
-        if added:
-            after = added[-1][0]
-            services.hub.add_devices(added)
+        failed = await show_new_devices(services)
+        if failed is not None:
+            logger.warning("could not look for new devices: %s", failed.reason)
 
 
 async def _prune_forever(retention: Retention) -> None:
@@ -182,10 +177,10 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> TelemetryApp:
         await _warn_if_schema_is_behind(services)
         services.direct_write.warn_if_off()
         await services.measurements.start()
-        known = await _start_live(services)
+        services.devices_seen_through = await _start_live(services)
         loop = asyncio.get_running_loop()
         pruning = loop.create_task(_prune_forever(services.retention))
-        following = loop.create_task(_follow_new_devices(services, known))
+        following = loop.create_task(_follow_new_devices(services))
         # Everything built so far lives as long as the process: move it out of the
         # garbage collector's sight, so full collections stop rescanning the whole
         # framework and no longer stall requests (tens of ms each without this).

@@ -57,6 +57,9 @@ class Services:
     clock: Clock
     direct_write: DirectWrite
     counters: IngestCounters = field(default_factory=IngestCounters)
+    # Devices up to this id are known to the live views (ids only grow); devices
+    # registered since are looked for by show_new_devices.
+    devices_seen_through: int = 0
 
 
 def services_of(request: Request) -> Services:
@@ -73,23 +76,29 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def live_device_id(services: Services, name: str) -> int | None:
-    """The id under which the live views show device `name` (a normalized name).
-
-    A device registered moments ago (from the CLI, or another worker) is looked up in
-    the database and shown at once, instead of answering 404 until the next poll.
-    """
-    device_id = services.hub.device_id(name)
-    if device_id is not None:
-        return device_id
+async def show_new_devices(services: Services) -> StorageUnavailable | None:
+    """Show devices registered since the live views last looked (from the CLI, or another
+    worker) at once, rather than at the next poll: a page must not miss a device that a
+    person has just added."""
     try:
         added = await run_in_threadpool(
-            devices_after, services.devices, max(services.hub.views, default=0)
+            devices_after, services.devices, services.devices_seen_through
         )
-    except StorageUnavailable:
-        return None
-    services.hub.add_devices(added)
-    return services.hub.device_id(name)
+    except StorageUnavailable as exc:
+        return exc  # a page shows what the live views hold; the next look tries again
+    if added:
+        services.devices_seen_through = max(services.devices_seen_through, added[-1][0])
+        services.hub.add_devices(added)
+    return None
+
+
+async def live_device_id(services: Services, name: str) -> int | None:
+    """The id under which the live views show device `name` (a normalized name)."""
+    device_id = services.hub.device_id(name)
+    if device_id is None:
+        await show_new_devices(services)
+        device_id = services.hub.device_id(name)
+    return device_id
 
 
 # Characters no device name holds; a name with one names no device (404, errors.py). The

@@ -17,7 +17,7 @@ from app.telemetry import (
     precision_of,
     unit_of,
 )
-from app.web.deps import live_device_id, services_of
+from app.web.deps import live_device_id, services_of, show_new_devices
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,6 +36,7 @@ DEFAULT_RANGE = "24h"  # the widest range a page opens on by itself
 async def overview(request: Request) -> HTMLResponse:
     """Every device's tile, kept current over SSE."""
     services = services_of(request)
+    await show_new_devices(services)
     html = services.templates.render("overview.html", grid=Markup(services.hub.grid_html()))  # noqa: S704
     return HTMLResponse(html)
 

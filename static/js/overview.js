@@ -19,7 +19,6 @@
   var STATUS_RANK = { offline: 0, late: 1, never: 2, live: 3 };
   var SORTS = ["name", "status"];
   var ANNOUNCE_DELAY = 600; // ms after the last change: one announcement, not one per key
-  var MANY = 32; // more tiles than this swapped in at once: sort them all again
   var collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
 
   var grid, finder, query, statusSelect, sortSelect, count, announcer, noMatch, noMatchText;
@@ -184,7 +183,7 @@
       show(state);
       return;
     }
-    if (added.length > MANY) {
+    if (added.length > 1) {  // the whole grid (a new stream's snapshot): in server order
       apply(state, true);
       return;
     }

@@ -176,3 +176,24 @@ def test_while_filtered_tiles_keep_updating_and_hidden_ones_stay_hidden(
     )
     assert visible_names(page) == ["greenhouse-east", "Greenhouse-North", "greenhouse-south"]
     assert page.errors == []
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ("name", ["alpha", "beta", "dev9", "dev10", "Zeta"]),
+        ("status", ["beta", "dev9", "dev10", "Zeta", "alpha"]),  # no data yet, then live
+    ],
+)
+def test_a_few_tiles_stay_sorted_once_the_stream_sends_the_grid(
+    page: Any, sqlite_url: str, sort: str, expected: list[str]
+) -> None:
+    # The server's order is by code point (Zeta before alpha, dev10 before dev9): the
+    # grid the stream sends on opening must be sorted again, however few its tiles.
+    with run_live_server(make_settings(sqlite_url, refresh_interval=0.2)) as server:
+        tokens = {name: add_device(server.app, name) for name in expected}
+        post_reading(server, tokens["alpha"], temperature=20.0)
+        page.goto(server.url + f"/?sort={sort}")
+        page.wait_for_selector("#connection[data-state='open']")
+        page.wait_for_timeout(500)  # the stream's grid has been swapped in
+        assert visible_names(page) == expected
