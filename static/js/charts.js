@@ -83,15 +83,15 @@
     return [d.t, each(d.low), each(d.high), each(d.mean)];
   }
 
-  // Steps of at least one unit of the shown precision, so no two ticks read the same.
+  // Steps a label can state exactly at the shown precision: 1, 2 and 5 times a power of
+  // ten down to one unit of it, and 2.5 times one only where that has no more decimals
+  // (a tick at 20.25 labelled "20.3" would misstate where it is).
   function valueSteps(precision) {
-    var steps = [], least = Math.pow(10, -precision);
-    [1, 2, 2.5, 5].forEach(function (m) {
-      for (var e = -precision; e <= 6; e++) {
-        var step = m * Math.pow(10, e);
-        if (step >= least - 1e-12) steps.push(step);
-      }
-    });
+    var steps = [];
+    for (var e = -precision; e <= 6; e++) {
+      [1, 2, 5].forEach(function (m) { steps.push(m * Math.pow(10, e)); });
+      if (e > -precision) steps.push(2.5 * Math.pow(10, e));
+    }
     return steps.sort(function (a, b) { return a - b; });
   }
 
@@ -350,7 +350,8 @@
         var metrics = u.ctx.measureText(text);
         var width = metrics.width / ratio, height = axis.font[1] / ratio;
         var right = canvas.left + u.bbox.left / ratio - axis.ticks.size - axis.gap;
-        return { text: text, left: right - width, right: right, top: y - height / 2, bottom: y + height / 2 };
+        return { text: text, value: axis._splits[i], left: right - width, right: right,
+          top: y - height / 2, bottom: y + height / 2 };
       });
       var box = caption && caption.getBoundingClientRect();
       return {

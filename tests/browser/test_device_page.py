@@ -84,7 +84,7 @@ def test_the_value_axis_fits_its_labels_and_its_unit_overlaps_none(
     sized: Any, server: LiveServer, size: tuple[int, int]
 ) -> None:
     token = add_device(server.app, "barometer")
-    post_readings(server, token, minutes_of("pressure", [1013.9 + i / 10 for i in range(12)]))
+    post_readings(server, token, minutes_of("pressure", [1013.9 + i / 20 for i in range(24)]))
     page = sized(size)
     drawn(page, server.url + "/devices/barometer?range=1h")
     (chart,) = page.evaluate("window.chartAxisBoxes()")
@@ -93,6 +93,7 @@ def test_the_value_axis_fits_its_labels_and_its_unit_overlaps_none(
     assert caption["text"] == "hPa"
     for label in labels:
         assert "," in label["text"], "thousands grouped as the page's language does"
+        assert float(label["text"].replace(",", "")) == pytest.approx(label["value"]), label
         assert label["left"] >= chart["canvas"]["left"] - 0.5, f"{label} is cut off"
         assert label["right"] <= chart["plotLeft"] + 0.5, f"{label} runs into the plot"
         assert not overlaps(label, caption), f"the unit is drawn over {label['text']}"
