@@ -3,8 +3,9 @@
 // kept in this browser; stored data, the API and CSV files stay in SI units (°C, hPa).
 //
 // Tiles are rendered once on the server for every viewer, so they carry the stored
-// value (data-value, data-precision, data-unit) and are formatted here, as soon as
-// they enter the page: before it is painted, so no viewer sees the raw text flash.
+// value (data-value, data-precision, data-unit) and are formatted here: a page's own
+// content when the document is parsed, and a tile the stream swaps in within the task
+// that added it, before the browser paints it.
 (function () {
   "use strict";
   var KEY = "telemetry-units";
@@ -42,12 +43,12 @@
   }
 
   function number(value, precision) {
+    // signDisplay "negative": a value that rounds to zero (-0.04 at one decimal) has no
+    // sign, whatever minus sign and digits the language writes.
     var format = formats[precision] || (formats[precision] = new Intl.NumberFormat(undefined, {
-      minimumFractionDigits: precision, maximumFractionDigits: precision
+      minimumFractionDigits: precision, maximumFractionDigits: precision, signDisplay: "negative"
     }));
-    // -0.0 after rounding reads as a sign without a reason.
-    var text = format.format(value);
-    return /^-0([.,\u066b]0*)?$/.test(text) ? text.slice(1) : text;
+    return format.format(value);
   }
 
   // A stored value as shown: {text, unit}.
@@ -72,6 +73,9 @@
     for (var j = 0; j < labels.length; j++) {
       labels[j].textContent = display(labels[j].dataset.unitLabel, 0).unit;
     }
+    // "CSV in °C, whatever the display unit" matters only where there is a choice.
+    var notes = root.querySelectorAll("[data-si-note]");
+    for (var k = 0; k < notes.length; k++) notes[k].hidden = !CHOICES[notes[k].dataset.siNote];
   }
 
   function choose(unit, shownAs) {

@@ -265,3 +265,23 @@ def test_pressure_in_inches_of_mercury_with_one_more_decimal(
     assert " ".join(str(value).split()) == "29.96 inHg"
     assert page.locator(".axis-unit").text_content() == "inHg"
     assert page.locator("input[name='hPa'][value='inHg']").is_checked()
+
+
+def test_a_value_that_rounds_to_zero_has_no_sign_in_any_language(
+    sized: Any, server: LiveServer
+) -> None:
+    token = add_device(server.app, "freezer")
+    post_readings(
+        server,
+        token,
+        [(at, v | {"humidity": 50.0}) for at, v in minutes_of("temperature", [-0.04])],
+    )
+    page = sized(DESKTOP, locale="sv-SE")
+    drawn(page, server.url + "/devices/freezer?range=1h")
+    assert page.locator("#tile-1 [data-quantity='temperature'] .number").text_content() == "0,0"
+    # The note that downloads stay in stored units shows only where a display unit can differ.
+    notes = {
+        section.get_attribute("data-quantity"): section.locator(".si-note").is_visible()
+        for section in page.locator(".chart").all()
+    }
+    assert notes == {"humidity": False, "temperature": True}
