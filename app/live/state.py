@@ -5,8 +5,10 @@ A device's status comes from its own rhythm: the usual interval between its read
 intervals of silence) and offline (10). Silence is the age of its newest reading (its
 measured_at), and never less than the time since the server last received something
 from it: a backlog of old readings arriving now updates the history but does not make
-a silent device look live. A value older than the late threshold is stale, and its
-tile says how old it is. The sparkline
+a silent device look live. A device whose clock runs a little behind (up to
+CLOCK_LAG_TOLERATED) is not held against it: the least delay between its readings'
+measured_at and their arrival is taken as its clock's lag. A value older than the late
+threshold is stale, and its tile says how old it is. The sparkline
 of each quantity is the mean of each of the last 60 minutes, missing minutes left out.
 """
 
@@ -26,6 +28,10 @@ LATE_AFTER = 3  # intervals of silence
 OFFLINE_AFTER = 10
 ASSUMED_INTERVAL = timedelta(seconds=60)  # until a device has shown its own rhythm
 GAPS_KEPT = 12
+LAGS_KEPT = 12
+# As far behind as a device's clock may run without its readings looking old: the
+# server accepts readings as far ahead of its own clock.
+CLOCK_LAG_TOLERATED = timedelta(minutes=5)
 SPARK_MINUTES = 60
 MINUTE = timedelta(minutes=1)
 
@@ -147,6 +153,8 @@ class DeviceView:
     last_at: datetime | None = None  # newest measured_at
     heard_at: datetime | None = None  # when the server last received a reading
     gaps: deque[float] = field(default_factory=lambda: deque(maxlen=GAPS_KEPT))
+    # Seconds from measured_at to arrival of its last readings that were its newest.
+    lags: deque[float] = field(default_factory=lambda: deque(maxlen=LAGS_KEPT))
     status: Status = Status.NEVER
 
     @property
@@ -164,6 +172,7 @@ class DeviceView:
             self.gaps.append((at - self.last_at).total_seconds())
         if self.last_at is None or at > self.last_at:
             self.last_at = at
+            self.lags.append((received - at).total_seconds())
         for name, value in event.values.items():
             view = self.quantities.get(name)
             if view is None:
@@ -189,15 +198,25 @@ class DeviceView:
         self.gaps.extend(reversed(gaps[:GAPS_KEPT]))
 
     @property
+    def clock_lag(self) -> timedelta:
+        """How far behind the server's its clock runs, as far as tolerated: the least
+        delay of its recent newest readings (a backlog's delays are not the least)."""
+        if not self.lags:
+            return timedelta(0)
+        return min(max(timedelta(seconds=min(self.lags)), timedelta(0)), CLOCK_LAG_TOLERATED)
+
+    @property
     def fresh_at(self) -> datetime | None:
-        """When it was last known to be measuring: its newest reading, or the last time
-        the server heard from it if that was earlier."""
+        """When it was last known to be measuring: its newest reading (by the server's
+        clock), or the last time the server heard from it if that was earlier."""
         known = [at for at in (self.last_at, self.heard_at) if at is not None]
+        if self.last_at is not None:
+            known[0] += self.clock_lag
         return min(known) if known else None
 
     def is_stale(self, at: datetime, now: datetime) -> bool:
-        """Whether a value measured `at` is too old to show as current."""
-        return now - at > self.interval * LATE_AFTER
+        """Whether a value measured `at` (by its clock) is too old to show as current."""
+        return now - (at + self.clock_lag) > self.interval * LATE_AFTER
 
     def status_at(self, now: datetime) -> Status:
         """live, late or offline, from the age of its newest reading."""
@@ -207,6 +226,6 @@ class DeviceView:
         silence = now - fresh_at
         if silence > self.interval * OFFLINE_AFTER:
             return Status.OFFLINE
-        if self.is_stale(fresh_at, now):
+        if silence > self.interval * LATE_AFTER:
             return Status.LATE
         return Status.LIVE

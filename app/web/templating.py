@@ -158,15 +158,15 @@ class Templates:
             }
             for q in sorted(view.quantities.values(), key=lambda q: q.name)
         ]
-        heard_at, fresh_at = view.heard_at, view.fresh_at
+        heard_at, newest_at = view.heard_at, view.last_at
         return self.env.get_template("_device_tile.html").render(
             view=view,
             quantities=quantities,
             status=view.status,
-            newest_at=view.last_at,
+            newest_at=newest_at,
             # A backlog arrived after a silence: say both, so "offline" is not a riddle.
             heard_later=heard_at
-            if heard_at and fresh_at and heard_at > fresh_at and view.is_stale(fresh_at, heard_at)
+            if heard_at and newest_at and view.is_stale(newest_at, heard_at)
             else None,
         )
 

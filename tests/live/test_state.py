@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.live.state import ASSUMED_INTERVAL, DeviceView, QuantityView, Status, rhythm
+from app.live.state import (
+    ASSUMED_INTERVAL,
+    CLOCK_LAG_TOLERATED,
+    DeviceView,
+    QuantityView,
+    Status,
+    rhythm,
+)
 from app.telemetry.events import MeasurementInserted
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -53,6 +60,25 @@ def test_silence_is_also_counted_from_the_last_receipt() -> None:
         view.apply(event(s + 240, temperature=20.0), T0 + timedelta(seconds=s))
     assert view.status_at(T0 + timedelta(seconds=25)) is Status.LIVE
     assert view.status_at(T0 + timedelta(seconds=55)) is Status.LATE
+
+
+def test_a_clock_a_little_behind_keeps_a_posting_device_live() -> None:
+    view = DeviceView(1, "pi")
+    # Every 5 s, measured by a clock two minutes behind the server's.
+    for s in range(0, 60, 5):
+        view.apply(event(s - 120, temperature=20.0), T0 + timedelta(seconds=s))
+    now = T0 + timedelta(seconds=57)
+    assert view.status_at(now) is Status.LIVE
+    assert not view.is_stale(T0 + timedelta(seconds=55 - 120), now)
+    assert view.status_at(now + timedelta(seconds=16)) is Status.LATE  # then it stops
+
+
+def test_a_clock_far_behind_is_not_excused() -> None:
+    view = DeviceView(1, "pi")
+    for s in range(0, 60, 5):  # ten minutes behind: beyond what is tolerated
+        view.apply(event(s - 600, temperature=20.0), T0 + timedelta(seconds=s))
+    assert view.clock_lag == CLOCK_LAG_TOLERATED
+    assert view.status_at(T0 + timedelta(seconds=57)) is Status.OFFLINE
 
 
 def test_a_value_is_stale_once_older_than_the_late_threshold() -> None:
