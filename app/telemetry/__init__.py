@@ -45,7 +45,7 @@ from app.telemetry.devices import (
 from app.telemetry.events import MeasurementInserted
 from app.telemetry.history import Bucket, History, HistoryError, SeriesHistory, SeriesNotFound
 from app.telemetry.measurements import Measurements
-from app.telemetry.models import DEVICE_NAME_MAX, QUANTITY_NAME_MAX
+from app.telemetry.models import DEVICE_NAME_MAX, QUANTITY_NAME_MAX, device_name_key
 from app.telemetry.quantities import (
     KNOWN_QUANTITIES,
     QUANTITY_NAME_PATTERN,
@@ -111,6 +111,7 @@ __all__ = [
     "WriterStats",
     "check_measured_at",
     "check_value",
+    "device_name_key",
     "floor_time",
     "hash_token",
     "looks_like_token",

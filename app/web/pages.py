@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from app.telemetry import (
     DeviceError,
     StorageUnavailable,
+    device_name_key,
     normalize_device_name,
     precision_of,
     unit_of,
 )
-from app.web.deps import live_device_id, services_of, show_new_devices
+from app.web.deps import Services, live_device_id, services_of, show_new_devices
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,21 +44,54 @@ async def overview(request: Request) -> HTMLResponse:
 
 async def _fitting_range(request: Request, device_id: int, now: datetime) -> str:
     """The smallest preset that shows all of the device's data of the last day, so ten
-    minutes of data fill the chart instead of a sliver at its right edge."""
+    minutes of data fill the chart instead of a sliver at its right edge; for a device
+    silent for longer, the smallest that shows its last readings."""
     day = RANGES[DEFAULT_RANGE][1]
-    history = services_of(request).history
+    services = services_of(request)
     try:
-        first = await run_in_threadpool(history.first_since, device_id, now - day)
+        first = await run_in_threadpool(services.history.first_since, device_id, now - day)
     except StorageUnavailable:
         return DEFAULT_RANGE
     if first is None:
-        return DEFAULT_RANGE
-    return next(key for key, (_, span) in RANGES.items() if span >= min(now - first, day))
+        newest = services.hub.views[device_id].last_at
+        if newest is None:
+            return DEFAULT_RANGE
+        first = newest - timedelta(hours=1)  # an hour of it, not its last reading alone
+    return next((key for key, (_, span) in RANGES.items() if span >= now - first), DEFAULT_RANGE)
 
 
-def _not_found(request: Request, message: str) -> HTMLResponse:
+def _named_alike(services: Services, name: str) -> str | None:
+    """The name of the device named `name` without regard to case, if there is one."""
+    try:
+        key = device_name_key(normalize_device_name(name))
+    except DeviceError:
+        return None
+    return next(
+        (v.name for v in services.hub.views.values() if device_name_key(v.name) == key), None
+    )
+
+
+def _chosen_range(
+    start: datetime | None, end: datetime | None, now: datetime
+) -> tuple[datetime, datetime] | None:
+    """A from/to range in UTC (`to` defaulting to now, `from` to a day before `to`), or
+    None if it is not one: without a time zone, backwards, or beyond what a datetime
+    holds once in UTC (0001-01-01T00:00+01:00 is in year 0)."""
+    if (start and start.tzinfo is None) or (end and end.tzinfo is None):
+        return None
+    try:
+        end = (end or now).astimezone(UTC)
+        start = (start or end - timedelta(hours=24)).astimezone(UTC)
+    except OverflowError:
+        return None
+    return (start, end) if start < end else None
+
+
+def _not_found(request: Request, message: str, status_code: int = 404) -> HTMLResponse:
     templates = services_of(request).templates
-    return HTMLResponse(templates.render("not_found.html", message=message), status_code=404)
+    title = "Not found" if status_code == 404 else "Bad request"
+    page = templates.render("not_found.html", message=message, title=title)
+    return HTMLResponse(page, status_code=status_code)
 
 
 @router.get("/devices/{name}", response_class=HTMLResponse)
@@ -67,7 +101,7 @@ async def device_page(
     range_: Annotated[str | None, Query(alias="range")] = None,
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
-) -> HTMLResponse:
+) -> Response:
     """A device's tile and a chart per quantity over the chosen range."""
     services = services_of(request)
     try:
@@ -75,6 +109,10 @@ async def device_page(
     except DeviceError:
         device_id = None
     if device_id is None:
+        alike = _named_alike(services, name)
+        if alike is not None:  # names are unique without regard to case: the one meant
+            url = request.url_for("device_page", name=alike).replace(query=request.url.query)
+            return RedirectResponse(str(url), status_code=307)
         return _not_found(request, f"No device is named {name!r}.")
     now = services.clock()
     live = start is None and end is None
@@ -83,11 +121,16 @@ async def device_page(
             range_ = await _fitting_range(request, device_id, now)
         end, start = now, now - RANGES[range_][1]
     else:
-        end = end or now
-        start = start or end - timedelta(hours=24)
+        chosen = _chosen_range(start, end, now)
+        if chosen is None:
+            return _not_found(
+                request,
+                "The range needs `from` before `to`, both with a time zone, between the "
+                "years 1 and 9999.",
+                status_code=400,
+            )
+        start, end = chosen
         range_ = ""
-    if start.tzinfo is None or end.tzinfo is None or end <= start:
-        return _not_found(request, "The range needs `from` before `to`, both with a time zone.")
     quantities = services.hub.quantities(device_id)
     html = services.templates.render(
         "device.html",

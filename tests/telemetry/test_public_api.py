@@ -47,6 +47,7 @@ PUBLIC = {
     "Quantity",
     "QuantityError",
     "check_value",
+    "device_name_key",
     "precision_of",
     "unit_of",
     # history and retention

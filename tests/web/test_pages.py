@@ -6,11 +6,13 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.factories import T0, FakeClock, add_device, bearer
+from tests.factories import T0, FakeClock, add_device, bearer, make_settings
+from tests.servers import run_live_server
 
 
 def readings_since(client: TestClient, token: str, ago: timedelta, now: datetime) -> None:
@@ -78,3 +80,47 @@ def test_a_page_without_live_content_has_no_stream_and_no_connection_state(
     overview = client.get("/")
     assert 'sse-connect="/events?topic=overview"' in overview.text
     assert 'id="connection"' in overview.text
+
+
+def test_a_device_silent_for_days_opens_on_a_range_that_shows_its_last_readings(
+    make_app: Callable[..., FastAPI],
+) -> None:
+    app = make_app(clock=FakeClock(T0))
+    with TestClient(app) as client:
+        token = add_device(app, "shed")
+        readings_since(client, token, timedelta(hours=2), T0 - timedelta(days=3))
+        assert current_range(client.get("/devices/shed").text) == "7d"
+
+
+def test_a_name_in_another_case_leads_to_the_device(client: TestClient) -> None:
+    add_device(client.app, "Greenhouse")  # type: ignore[arg-type]
+    answer = client.get("/devices/GREENHOUSE?range=1h", follow_redirects=False)
+    assert answer.status_code == 307
+    assert answer.headers["location"].endswith("/devices/Greenhouse?range=1h")
+    assert client.get("/devices/greenhouse").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "to=0001-01-01T00:00:00Z",
+        "from=0001-01-01T00:00:00%2B01:00&to=2026-01-01T00:00:00Z",
+        "to=9999-12-31T23:59:59-01:00",
+        "from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+        "from=2026-01-01T00:00:00",
+    ],
+)
+def test_a_range_that_is_not_one_is_a_clear_refusal(client: TestClient, query: str) -> None:
+    add_device(client.app, "greenhouse")  # type: ignore[arg-type]
+    answer = client.get(f"/devices/greenhouse?{query}")
+    assert answer.status_code == 400
+    assert "The range needs `from` before `to`" in answer.text
+
+
+def test_behind_a_proxy_the_other_case_leads_under_the_root_path(sqlite_url: str) -> None:
+    with run_live_server(make_settings(sqlite_url), root_path="/dash") as server:
+        add_device(server.app, "Greenhouse")
+        # The proxy strips /dash before the request reaches the server.
+        answer = httpx.get(server.url + "/devices/GREENHOUSE?range=1h")
+        assert answer.status_code == 307
+        assert answer.headers["location"] == server.url + "/dash/devices/Greenhouse?range=1h"
