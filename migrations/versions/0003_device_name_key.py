@@ -47,8 +47,10 @@ def _refuse_clashes(rows: list[tuple[int, str]]) -> None:
     listed = "; ".join(" and ".join(f"{name!r} (id {i})" for i, name in g) for g in clashes)
     device_id, name = clashes[0][1]
     # Shown for a person to run; nothing here executes it.
-    quoted = name.replace("'", "''")  # an SQL string literal, as the reader will paste it
-    example = f"UPDATE devices SET name = '{quoted}-{device_id}' WHERE id = {device_id};"  # noqa: S608
+    suffix = f"-{device_id}"
+    renamed = name[: 64 - len(suffix)] + suffix  # names are at most 64 characters
+    quoted = renamed.replace("'", "''")  # an SQL string literal, as the reader will paste it
+    example = f"UPDATE devices SET name = '{quoted}' WHERE id = {device_id};"  # noqa: S608
     raise MigrationRefused(
         "device names are now unique without regard to case, and these names differ only "
         f"in case: {listed}. Rename all but one of each, for example with {example} "
