@@ -71,6 +71,17 @@ def _named_alike(services: Services, name: str) -> str | None:
     )
 
 
+async def _quantities(services: Services, device_id: int) -> list[str]:
+    """The quantities the device has readings of: those the live views saw, and those
+    stored by other means (`telemetry import`, another worker) that they did not."""
+    name = services.hub.views[device_id].name
+    try:
+        stored = await run_in_threadpool(services.history.quantities, name)
+    except (StorageUnavailable, DeviceError):
+        stored = []
+    return sorted({*services.hub.quantities(device_id), *stored})
+
+
 def _chosen_range(
     start: datetime | None, end: datetime | None, now: datetime
 ) -> tuple[datetime, datetime] | None:
@@ -131,7 +142,7 @@ async def device_page(
             )
         start, end = chosen
         range_ = ""
-    quantities = services.hub.quantities(device_id)
+    quantities = await _quantities(services, device_id)
     html = services.templates.render(
         "device.html",
         name=services.hub.views[device_id].name,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from app import cli
 from tests.factories import T0, FakeClock, add_device, bearer, make_settings
 from tests.servers import run_live_server
 
@@ -124,3 +126,17 @@ def test_behind_a_proxy_the_other_case_leads_under_the_root_path(sqlite_url: str
         answer = httpx.get(server.url + "/devices/GREENHOUSE?range=1h")
         assert answer.status_code == 307
         assert answer.headers["location"] == server.url + "/dash/devices/Greenhouse?range=1h"
+
+
+def test_a_device_page_charts_readings_another_process_stored(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    with run_live_server(make_settings(sqlite_url)) as server:
+        add_device(server.app, "attic")
+        csv = tmp_path / "attic.csv"
+        now = datetime.now(UTC).isoformat()
+        csv.write_text(f"time,temperature,humidity\n{now},21.5,40.2\n")
+        # Another process: the live views hear nothing of these readings.
+        assert cli.main(["import", "attic", str(csv)], {"TELEMETRY_DATABASE_URL": sqlite_url}) == 0
+        page = httpx.get(server.url + "/devices/attic").text
+        assert 'data-quantity="humidity"' in page and 'data-quantity="temperature"' in page

@@ -127,8 +127,10 @@ async def test_one_fsync_serves_many_transactions(
         for i in range(1, 50):  # arriving one after another, during the slow sync
             tasks.start_soon(post, i)
             await anyio.lowlevel.checkpoint()
-        with anyio.fail_after(10):  # all committed (in the writer's thread), all waiting
-            while measurements.stats.rows < 50:  # for the disk
+        # All committed (counted by the writer's thread, which signals no event), all
+        # waiting for the disk.
+        with anyio.fail_after(10):
+            while measurements.stats.rows < 50:  # noqa: ASYNC110
                 await anyio.sleep(0.01)
         fsync.gate.set()
     assert measurements.stats.requests == 50
