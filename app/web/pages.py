@@ -136,8 +136,8 @@ async def device_page(
         if chosen is None:
             return _not_found(
                 request,
-                "The range needs `from` before `to`, both with a time zone, between the "
-                "years 1 and 9999.",
+                "A chosen range needs “from” before “to”, both with a time zone, and both "
+                "between the years 1 and 9999.",
                 status_code=400,
             )
         start, end = chosen

@@ -130,13 +130,23 @@
       if (index < 0) return "";
       latest = "Newest: ";
     }
-    var when = fullTime.format(new Date(d.t[index] * 1000));
+    var when = bucketTime(d.t[index], d.width);
     if (!d.count[index]) return when + ": no readings";
     function value(v) { return TelemetryUnits.number(shown.convert(v), shown.precision); }
     var unit = shown.unit ? " " + shown.unit : "";
     var text = latest + when + " · mean " + value(d.mean[index]) + unit;
     if (d.count[index] > 1) text += " · " + value(d.low[index]) + " to " + value(d.high[index]) + unit;
     return text + " · " + d.count[index] + (d.count[index] === 1 ? " reading" : " readings");
+  }
+
+  // A bucket wider than a minute is named by its start and end ("Nov 27, 12:00 AM to
+  // 6:00 AM"): its start alone would look like the time of a reading.
+  function bucketTime(start, width) {
+    var from = new Date(start * 1000);
+    if (!width || width <= 60) return fullTime.format(from);
+    var to = new Date((start + width) * 1000);
+    var sameDay = from.toDateString() === new Date(to.getTime() - 1).toDateString();
+    return fullTime.format(from) + " to " + (sameDay ? clock : fullTime).format(to);
   }
 
   function showReadout(chart, index) {
@@ -174,6 +184,8 @@
           size: valueAxisSize,
           incrs: valueSteps(precision),
           values: function (u, splits) {
+            // An empty range has no values to scale: no made-up 0 to 1 axis.
+            if (chart.empty && !chart.empty.hidden) return splits.map(function () { return ""; });
             return splits.map(function (v) { return TelemetryUnits.number(v, precision); });
           }
         })
@@ -318,6 +330,13 @@
   function customRange(form) {
     form.elements.from_local.value = localInput(page.dataset.from);
     form.elements.to_local.value = localInput(page.dataset.to);
+    var to = form.elements.to_local;
+    function check() {  // a range that is not one is refused here, not by the server
+      var a = Date.parse(form.elements.from_local.value), b = Date.parse(to.value);
+      to.setCustomValidity(!isNaN(a) && !isNaN(b) && b <= a ? "“To” must be after “From”." : "");
+    }
+    form.elements.from_local.addEventListener("input", check);
+    to.addEventListener("input", check);
     form.addEventListener("submit", function () {
       ["from", "to"].forEach(function (name) {
         var local = form.elements[name + "_local"];

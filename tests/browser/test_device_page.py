@@ -3,6 +3,7 @@ desktop's width, with every request beyond loopback refused."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -285,3 +286,31 @@ def test_a_value_that_rounds_to_zero_has_no_sign_in_any_language(
         for section in page.locator(".chart").all()
     }
     assert notes == {"humidity": False, "temperature": True}
+
+
+def test_a_backwards_range_is_refused_in_the_form_and_wide_buckets_name_their_span(
+    page: Any, server: LiveServer
+) -> None:
+    token = add_device(server.app, "greenhouse")
+    post_readings(server, token, minutes_of("temperature", [20.0, 20.5]))
+    drawn(page, server.url + "/devices/greenhouse?range=24h")
+    # A day's buckets are minutes wide: the read-out says from when to when.
+    assert re.search(
+        r"^Newest: .+ to .+ · mean 20\.\d °C", str(page.locator(".readout").text_content())
+    )
+    page.fill("input[name='from_local']", "2026-12-05T10:00")
+    page.fill("input[name='to_local']", "2026-12-05T09:00")
+    page.click(".custom-range button")
+    assert "range=24h" in page.url, "not submitted"
+    message = page.evaluate("document.querySelector(\"input[name='to_local']\").validationMessage")
+    assert message == "“To” must be after “From”."
+
+
+def test_an_empty_range_has_no_made_up_axis(page: Any, server: LiveServer) -> None:
+    token = add_device(server.app, "shed")
+    post_readings(server, token, [(datetime.now(UTC) - timedelta(days=3), {"humidity": 50.0})])
+    drawn(page, server.url + "/devices/shed?range=1h")
+    assert page.locator(".plot-empty").is_visible()
+    labels = [label["text"] for label in page.evaluate("window.chartAxisBoxes()")[0]["labels"]]
+    assert labels and all(text == "" for text in labels)
+    assert page.locator(".readout").text_content() == ""

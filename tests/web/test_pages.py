@@ -116,7 +116,7 @@ def test_a_range_that_is_not_one_is_a_clear_refusal(client: TestClient, query: s
     add_device(client.app, "greenhouse")  # type: ignore[arg-type]
     answer = client.get(f"/devices/greenhouse?{query}")
     assert answer.status_code == 400
-    assert "The range needs `from` before `to`" in answer.text
+    assert "A chosen range needs “from” before “to”" in answer.text
 
 
 def test_behind_a_proxy_the_other_case_leads_under_the_root_path(sqlite_url: str) -> None:
