@@ -106,6 +106,13 @@ class Settings(BaseModel):
         ge=1,
         description="Stored groups waiting to be announced on the bus; the oldest drop first.",
     )
+    rollup_flush_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="Seconds between writes of the per-minute and per-hour rollups "
+        "(charts); readings are stored at once.",
+    )
     raw_retention_days: int = Field(
         default=30, ge=1, description="Raw readings older than this many days are deleted."
     )

@@ -3,6 +3,7 @@
 On a terminal, tqdm draws the bar with the rate and the time left. Into a file or a
 pipe a bar is noise, so a line is written every `every` seconds instead. Refused rows are
 listed as FILE:LINE: why, the first `max_listed` of them; the rest are only counted.
+Without a total (a pipe, whose rows cannot be counted ahead), the rate and the rows done.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from tqdm import tqdm
 
 
 class Progress:
-    """Reports rows done out of `total`, and refused rows, on `stream`."""
+    """Reports rows done out of `total` (if known), and refused rows, on `stream`."""
 
     def __init__(
         self,
         label: str,
-        total: int,
+        total: int | None,
         stream: TextIO,
         *,
         every: float = 10.0,
@@ -53,6 +54,9 @@ class Progress:
         if now - self._last_line >= self._every:
             self._last_line = now
             rate = rows / (now - self._started)
+            if self._total is None:
+                self._write(f"{self._label}: {rows:,} rows, {rate:,.0f} rows/s")
+                return
             left = (self._total - rows) / rate if rate > 0 and self._total > rows else 0.0
             self._write(
                 f"{self._label}: {rows:,} of about {self._total:,} rows, "
@@ -65,6 +69,10 @@ class Progress:
             self._write(f"{self._label}:{line}: {message}")
         elif refused_so_far == self._max_listed + 1:
             self._write(f"{self._label}: further refused rows are counted, not listed")
+
+    def stopped(self, line: int, message: str) -> None:
+        """Reading stopped at `line`, for the reason `message`: always listed."""
+        self._write(f"{self._label}:{line}: {message}")
 
     def close(self) -> None:
         """Finish the bar, if any, leaving it on screen."""

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from app.csv_import.progress import Progress
-from app.csv_import.rows import Refusal
+from app.csv_import.rows import CsvReadError, Refusal
 from app.telemetry import (
     OLDER_THAN_RETENTION,
     DeviceRef,
@@ -48,26 +48,36 @@ async def store(
 
     Stops at the first batch the database or the writer refuses (StorageUnavailable,
     QuantityLimitExceeded), saying so in `stopped`: the batches before it are stored.
+    Stops as well at a line that cannot be read (CsvReadError), after storing every
+    row before it.
     """
     report = ImportReport()
     batch: list[Reading] = []
     line = 0
+    unreadable: CsvReadError | None = None
     try:
-        for line, parsed in rows:
-            report.rows += 1
-            if isinstance(parsed, Refusal):
-                report.refused[parsed.reason] += 1
-                progress.refused(line, parsed.message, report.refused_rows)
-            else:
-                batch.append(parsed)
-            if len(batch) >= batch_readings:
-                await _record(measurements, device, batch, report)
-                progress.advance(report.rows)
-                batch = []
+        try:
+            for line, parsed in rows:
+                report.rows += 1
+                if isinstance(parsed, Refusal):
+                    report.refused[parsed.reason] += 1
+                    progress.refused(line, parsed.message, report.refused_rows)
+                else:
+                    batch.append(parsed)
+                if len(batch) >= batch_readings:
+                    await _record(measurements, device, batch, report)
+                    progress.advance(report.rows)
+                    batch = []
+        except CsvReadError as exc:
+            unreadable = exc
+            progress.stopped(exc.line, exc.message)
         if batch:
             await _record(measurements, device, batch, report)
     except (StorageUnavailable, QuantityLimitExceeded) as exc:
         report.stopped = f"stopped at line {line:,}, whose batch was not stored: {exc}"
+    else:
+        if unreadable is not None:
+            report.stopped = f"stopped at line {unreadable.line:,}: {unreadable.message}"
     progress.advance(report.rows)
     return report
 

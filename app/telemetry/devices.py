@@ -25,7 +25,11 @@ class DeviceError(ValueError):
 
 
 class DeviceNotFound(DeviceError):
-    """No device has that name."""
+    """No device has that name; `alike` is the one named so without regard to case, if any."""
+
+    def __init__(self, message: str, *, alike: str | None = None) -> None:
+        super().__init__(message)
+        self.alike = alike
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +258,7 @@ class Devices:
         if device is None:
             alike = self._named_alike(session, device_name_key(name))
             hint = f"; did you mean {alike!r}?" if alike else ""
-            raise DeviceNotFound(f"no device is named {name!r}{hint}")
+            raise DeviceNotFound(f"no device is named {name!r}{hint}", alike=alike)
         return device
 
     def _named_alike(self, session: Session, key: str) -> str | None:

@@ -80,12 +80,21 @@ class Measurements:
             busy_timeout_ms=settings.sqlite_busy_timeout_ms,
             durable=settings.sqlite_synchronous == "FULL",
             announce_queue_groups=settings.announce_queue_groups,
+            rollup_flush_seconds=settings.rollup_flush_seconds,
             clock=clock,
         )
 
-    async def start(self) -> None:
-        """Rebuild rollups a previous run left pending, then start the writer."""
-        await self._writer.rebuild_rollups()
+    async def start(self, *, rebuild_pending: bool = True) -> None:
+        """Rebuild rollups a previous run left pending, then start the writer.
+
+        rebuild_pending=False is for a process that writes beside a running server (the
+        CSV import): the minutes marked pending may be the server's, whose deltas it
+        still holds in memory and will add at its next flush; rebuilding them would
+        count those values twice. Such a process must flush with every group
+        (rollup_flush_seconds=0), so that it never marks minutes pending either.
+        """
+        if rebuild_pending:
+            await self._writer.rebuild_rollups()
         self._writer.start()
 
     async def stop(self) -> None:

@@ -8,6 +8,7 @@ import os
 import pty
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,15 @@ def test_without_a_terminal_progress_is_written_as_lines() -> None:
     ]
 
 
+def test_without_a_total_progress_says_the_rows_done_and_the_rate() -> None:
+    stream = io.StringIO()
+    progress = Progress("stdin", None, stream, every=0)
+    progress.advance(40)
+    progress.close()
+    (line,) = stream.getvalue().splitlines()
+    assert line.startswith("stdin: 40 rows, ") and line.endswith(" rows/s")
+
+
 @pytest.mark.slow
 def test_on_a_terminal_a_bar_shows_the_rate(shed: str, tmp_path: Path) -> None:
     rows = [f"{iso(NOW - timedelta(seconds=i))},{20 + i % 10}" for i in range(2000)]
@@ -242,3 +252,123 @@ def test_on_a_terminal_a_bar_shows_the_rate(shed: str, tmp_path: Path) -> None:
     assert "2,000 values stored" in out
     bar = shown.decode()
     assert "100%" in bar and "rows/s" in bar
+
+
+def test_a_device_named_in_another_case_is_suggested_without_adding_it(
+    shed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `device add SHED` would fail: names are unique without regard to case.
+    path = write(tmp_path / "x.csv", "time,temperature", f"{iso(NOW)},20")
+    assert run_import(shed, "SHED", str(path)) == 1
+    assert capsys.readouterr().err == (
+        "telemetry: no device is named 'SHED'; did you mean 'shed'?\n"
+    )
+
+
+@pytest.mark.parametrize("cell", ["1_0", "\u0663", "\uff12\uff10", "2O", "0x10", " "])
+def test_only_plain_decimal_numbers_are_values(
+    shed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], cell: str
+) -> None:
+    path = tmp_path / "shed.csv"
+    path.write_text(f"time,temperature\n{iso(NOW)},{cell}\n{iso(NOW)},1.5e1\n", encoding="utf-8")
+    assert run_import(shed, "shed", str(path)) == 1
+    out, err = capsys.readouterr()
+    assert f"{path}:2: temperature {cell!r} is not a number: write digits 0-9" in err
+    assert "1 value stored" in out and "refused: 1 row, not a number" in out
+
+
+def test_nan_is_refused_by_the_ingest_rule_not_as_a_spelling(
+    shed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path / "shed.csv", "time,temperature", f"{iso(NOW)},nan")
+    assert run_import(shed, "shed", str(path)) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:2: " in err and "is not a number" not in err
+
+
+def rows_csv(count: int) -> bytes:
+    lines = ["time,temperature", *(f"{iso(NOW - timedelta(seconds=i))},20" for i in range(count))]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_pipe_is_read_once_and_every_row_stored(
+    shed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What `telemetry import shed <(zcat shed.csv.gz)` passes: /dev/fd/N, a pipe.
+    data = rows_csv(3000)  # more than a pipe's buffer: the writer waits for the import
+    reading, writing = os.pipe()
+
+    def feed() -> None:
+        with os.fdopen(writing, "wb") as pipe:
+            pipe.write(data)
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        assert run_import(shed, "shed", f"/dev/fd/{reading}") == 0
+    finally:
+        feeder.join(timeout=10)
+        os.close(reading)
+    assert "3,000 rows read" in capsys.readouterr().out
+
+
+def test_standard_input_is_read_with_a_dash(shed: str) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRY_")}
+    environ["TELEMETRY_DATABASE_URL"] = shed
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "import", "shed", "-"],
+        input=rows_csv(50),
+        capture_output=True,
+        env=environ,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"50 values stored" in done.stdout
+
+
+def test_a_line_not_utf8_stops_the_import_after_storing_the_rows_before_it(
+    shed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "shed.csv"
+    later = f"{iso(NOW)},21\n".encode()
+    path.write_bytes(rows_csv(2500) + b"2026-01-01T00:00:00Z,2\xff\n" + later)
+    # Batches of 1,000 values: two are stored, the third is in flight at the bad line.
+    assert run_import(shed, "shed", str(path), TELEMETRY_WRITE_BATCH_ROWS="1000") == 1
+    out, err = capsys.readouterr()
+    assert f"{path}:2502: the line is not UTF-8 text (byte 0xff)" in err
+    assert "save it as UTF-8" in err and "Traceback" not in err
+    assert "2,500 rows read" in out and "2,500 values stored" in out
+    assert "stopped at line 2,502: the line is not UTF-8 text" in out
+
+
+def test_a_utf16_file_is_named_as_such(
+    shed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "shed.csv"
+    path.write_text(f"time,temperature\n{iso(NOW)},20\n", encoding="utf-16")
+    assert run_import(shed, "shed", str(path)) == 1
+    assert capsys.readouterr().err == (
+        f"telemetry: {path}:1: the file is UTF-16 text (it starts with a UTF-16 byte order "
+        "mark), not UTF-8: save it as UTF-8\n"
+    )
+
+
+def test_a_binary_file_is_not_utf8(
+    shed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "shed.csv"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    assert run_import(shed, "shed", str(path)) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:1: the header is not UTF-8 text (byte 0x89)" in err
+
+
+def test_a_cell_over_the_csv_limit_stops_the_import_after_the_rows_before_it(
+    shed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "shed.csv"
+    path.write_bytes(rows_csv(10) + f"{iso(NOW)},{'9' * 200_000}\n".encode())
+    assert run_import(shed, "shed", str(path)) == 1
+    out, err = capsys.readouterr()
+    assert f"{path}:12: a cell is longer than 131,072 characters" in err
+    assert "10 values stored" in out and "stopped at line 12: a cell is longer" in out

@@ -162,9 +162,14 @@ class GroupTransaction:
         return credit(requests, rows, present, refusals)
 
     @property
+    def rollups_unflushed(self) -> bool:
+        """True when committed values wait for the rollups."""
+        return bool(self._rollups.unflushed)
+
+    @property
     def rollups_due(self) -> bool:
         """True when committed values wait for the rollups and a flush is due."""
-        return bool(self._rollups.unflushed) and self._flush_due()
+        return self.rollups_unflushed and self._flush_due()
 
     def _flush_due(self) -> bool:
         return self._monotonic() - self._last_flush >= self.flush_interval

@@ -155,9 +155,12 @@ class GroupCommitWriter:
                 self._wakeup.clear()
                 if self._tx.rollups_due:
                     await self._flush_rollups()
-                # Idle: still wake up to fold the last values into the rollups.
+                # Idle: still wake up to fold the last values into the rollups; with
+                # none left out, only a request or stop() wakes the writer (with a
+                # flush interval of 0 a timeout would spin).
+                idle = self._tx.flush_interval if self._tx.rollups_unflushed else None
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=self._tx.flush_interval)
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=idle)
                 continue
             group = self._queue.take(self._batch_rows)
             refusal = self.health.permanent_refusal()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -162,6 +163,32 @@ async def test_an_idle_writer_still_folds_the_last_values_in(sqlite_url: str) ->
         with anyio.fail_after(5):
             await context.rollups_flushed()
         assert buckets(engine, RollupMinute) == {T0: (20.0, 20.0, 20.0, 1)}
+    finally:
+        await context.stop()
+        engine.dispose()
+
+
+@pytest.mark.anyio
+async def test_with_a_flush_interval_of_0_rollups_are_written_with_each_group(
+    sqlite_url: str,
+) -> None:
+    # What `telemetry import` runs with: nothing is ever marked pending, and the idle
+    # writer waits for work instead of spinning on a timeout of 0.
+    engine = create_db_engine(make_settings(sqlite_url))
+    context = Measurements(
+        engine, InProcessBus(), queue_limit=10, batch_rows=100, max_quantities_per_device=8,
+        rollup_flush_seconds=0,
+    )  # fmt: skip
+    await context.start(rebuild_pending=False)
+    try:
+        (device,) = register(engine, "greenhouse")
+        await context.record(device, [Reading(T0, {"temperature": 20.0})], received_at=T0)
+        assert buckets(engine, RollupMinute) == {T0: (20.0, 20.0, 20.0, 1)}
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(RollupPending.minute)).all() == []
+        cpu = time.process_time()
+        await anyio.sleep(0.5)
+        assert time.process_time() - cpu < 0.25, "the idle writer spins"
     finally:
         await context.stop()
         engine.dispose()
