@@ -13,11 +13,11 @@ Whatever the rate of readings, a device costs at most one render per interval, a
 number of viewers only changes how many times the same bytes are queued. A tile nobody
 watches (no overview stream, no stream of its page, none for the last LINGER: see
 streams.py) is not rendered with the tick: it is marked stale and rendered when a stream
-or a page next asks for it, or ahead of that in at most RENDER_AHEAD_SHARE of each
-interval (tiles.py). A topic keeps being rendered for LINGER after its
-last stream ends, so that a browser reconnecting after a blip can still be replayed
-what it missed; after that its replay log holds a gap, and a reconnecting stream gets a
-snapshot. A new stream starts with a snapshot of what its page shows (the cached tiles,
+or a page next asks for it, or ahead of that once it has been quiet for a few ticks, in
+at most RENDER_AHEAD_SHARE of each interval (tiles.py). A topic keeps being rendered for
+LINGER after its last stream ends, so that a browser reconnecting after a blip can still
+be replayed what it missed; after that its replay log holds a gap, and a reconnecting
+stream gets a snapshot. A new stream starts with a snapshot of what its page shows (the cached tiles,
 not a re-render), or with the frames it missed when it sends a Last-Event-ID the replay
 log still covers.
 

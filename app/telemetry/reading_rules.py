@@ -66,6 +66,25 @@ class ReadingRules:
         self, measured_at: datetime, values: Mapping[str, float]
     ) -> tuple[datetime, tuple[ReadingProblem, ...]]:
         """`measured_at` in UTC, and every rule the reading breaks (none: it may be stored)."""
+        # The common case, checked inline and without allocating: this runs for every
+        # reading of every batch, 60,000 a second at full ingest.
+        if (
+            measured_at.utcoffset() == _ZERO
+            and self._plausible(measured_at)
+            and len(values) <= self.max_values
+        ):
+            for name, value in values.items():
+                known = KNOWN_QUANTITIES.get(name)
+                if known is None or not known.minimum <= value <= known.maximum:
+                    break
+            else:
+                return measured_at, _NO_PROBLEMS
+        return self._problems(measured_at, values)
+
+    def _problems(
+        self, measured_at: datetime, values: Mapping[str, float]
+    ) -> tuple[datetime, tuple[ReadingProblem, ...]]:
+        """What `check` returns, for a reading the common case did not cover."""
         problems: list[ReadingProblem] = []
         # The common case is checked inline; the detailed checks only run to say what is wrong.
         if measured_at.utcoffset() != _ZERO or not self._plausible(measured_at):
