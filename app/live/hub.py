@@ -17,9 +17,9 @@ or a page next asks for it, or ahead of that once it has been quiet for a few ti
 at most RENDER_AHEAD_SHARE of each interval (tiles.py). A topic keeps being rendered for
 LINGER after its last stream ends, so that a browser reconnecting after a blip can still
 be replayed what it missed; after that its replay log holds a gap, and a reconnecting
-stream gets a snapshot. A new stream starts with a snapshot of what its page shows (the cached tiles,
-not a re-render), or with the frames it missed when it sends a Last-Event-ID the replay
-log still covers.
+stream gets a snapshot. A new stream starts with a snapshot of what its page shows (the
+cached tiles, not a re-render), or with the frames it missed when it sends a
+Last-Event-ID the replay log still covers.
 
 Shutdown: whoever runs the server calls `end_streams` (app/serving.py does it from its
 signal handler): every stream ends at once and no new one opens; a stream whose client
