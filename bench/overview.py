@@ -8,8 +8,8 @@ three values and three full sparklines. Then, against a real server on loopback,
   1. burst: one reading is posted for every device while nobody watches (untimed), so
      every tile goes stale; `GET /` at once renders those the hub has not yet rendered
      ahead (the server's render counter says how many);
-  2. settled: the same, `GET /` three refresh intervals after the burst, once the hub
-     has had its ticks to render the stale tiles ahead;
+  2. settled: the same, `GET /` SETTLE_TICKS refresh intervals after the burst, once
+     the tiles have been quiet long enough for the hub to render them ahead;
   3. `GET /healthz`, the floor of any request;
   4. warm: `GET /` again, every tile already rendered (the hub's cached tiles).
 
@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx2 as httpx
 
+from app.live.tiles import QUIET_TICKS
 from bench.history import CHROMIUM_ARGS, Timing, timed
 from bench.ingest import prepare_database, server_env, uvicorn_server
 
@@ -44,6 +45,7 @@ OPTIONS = [
     ("--workdir", "/tmp/bench-overview", "where the database goes"),
 ]
 QUANTITIES = {"temperature": 21.0, "humidity": 55.0, "pressure": 1013.0}
+SETTLE_TICKS = QUIET_TICKS + 2  # quiet long enough to be rendered ahead, and a tick more
 # Scrolls the page STEP pixels a frame to the bottom; returns the gaps between frames (ms).
 SCROLL = """async (STEP) => {
     window.scrollTo(0, 0);
@@ -120,7 +122,7 @@ def measure_requests(url: str, tokens: list[str], rounds: int, interval: float) 
     client = httpx.Client(base_url=url, timeout=30)
     names = {
         "burst": f"GET / just after all {len(tokens)} devices posted",
-        "settled": "GET / three intervals after they posted",
+        "settled": f"GET / {SETTLE_TICKS} intervals after they posted",
         "floor": "GET /healthz (floor of any request)",
         "warm": "GET / warm: tiles cached",
     }
@@ -138,7 +140,7 @@ def measure_requests(url: str, tokens: list[str], rounds: int, interval: float) 
 
     for round_ in range(rounds + 1):
         burst = page_after_posts(round_, 0, "burst")
-        settled = page_after_posts(round_ + 1, interval * 3, "settled")
+        settled = page_after_posts(round_ + 1, interval * SETTLE_TICKS, "settled")
         floor = timed(lambda: client.get("/healthz").raise_for_status())
         warm = timed(lambda: client.get("/").raise_for_status())
         if round_ == 0:
