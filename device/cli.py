@@ -250,6 +250,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return 1
     except KeyboardInterrupt:
         return 130  # the shell's convention for SIGINT; `run` handles it itself
+    except BrokenPipeError:
+        # The reader of the output left (`telemetry-agent status | head`): stop quietly,
+        # as `cat` does, with nothing left to flush at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # what a shell reports for a command ended by SIGPIPE
 
 
 if __name__ == "__main__":

@@ -243,3 +243,27 @@ def test_serve_migrates_serves_and_stops_promptly_on_sigterm(tmp_path: Path) -> 
     finally:
         if server.poll() is None:
             server.kill()
+
+
+def test_output_into_a_reader_that_left_ends_quietly(tmp_path: Path) -> None:
+    assert run(tmp_path, "device", "add", "greenhouse").returncode == 0
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRY_")}
+    environ.update(TELEMETRY_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}")
+    # `telemetry device list | head -0`: the reader is gone before anything is written.
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "app.cli", "device", "list"],
+            cwd=tmp_path,
+            env=environ,
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(writer)
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr
+    assert result.returncode == 141

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -255,3 +258,23 @@ def test_dead_letters_lists_at_most_its_limit_oldest_first(
         "2026-11-21T10:00:00.000000Z",
         "2026-11-21T10:00:01.000000Z",
     ]
+
+
+def test_status_into_a_reader_that_left_ends_quietly(tmp_path: Path) -> None:
+    Spool.open(tmp_path / "spool.db").close()
+    # `telemetry-agent status | head -0`: the reader is gone before anything is written.
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "device.cli", "status", "--spool", str(tmp_path / "spool.db")],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(writer)
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr
+    assert result.returncode == 141
