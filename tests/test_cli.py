@@ -19,6 +19,7 @@ from alembic import command
 from app import schema_migrations
 from app.cli import build_parser, main
 from app.telemetry.tokens import hash_token
+from tests.pipes import run_into_closed_pipe
 
 
 def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -250,20 +251,6 @@ def test_output_into_a_reader_that_left_ends_quietly(tmp_path: Path) -> None:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRY_")}
     environ.update(TELEMETRY_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}")
     # `telemetry device list | head -0`: the reader is gone before anything is written.
-    reader, writer = os.pipe()
-    os.close(reader)
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "app.cli", "device", "list"],
-            cwd=tmp_path,
-            env=environ,
-            stdout=writer,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    finally:
-        os.close(writer)
+    result = run_into_closed_pipe("app.cli", "device", "list", cwd=tmp_path, env=environ)
     assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr
     assert result.returncode == 141

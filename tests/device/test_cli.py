@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +14,7 @@ from device.config import EX_CONFIG, load_config
 from device.options import OPTIONS, AgentConfig, flag
 from device.spool import Spool
 from tests.device.fakes import START, SysfsTree
+from tests.pipes import run_into_closed_pipe
 
 
 @pytest.fixture
@@ -263,18 +261,6 @@ def test_dead_letters_lists_at_most_its_limit_oldest_first(
 def test_status_into_a_reader_that_left_ends_quietly(tmp_path: Path) -> None:
     Spool.open(tmp_path / "spool.db").close()
     # `telemetry-agent status | head -0`: the reader is gone before anything is written.
-    reader, writer = os.pipe()
-    os.close(reader)
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "device.cli", "status", "--spool", str(tmp_path / "spool.db")],
-            stdout=writer,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    finally:
-        os.close(writer)
+    result = run_into_closed_pipe("device.cli", "status", "--spool", str(tmp_path / "spool.db"))
     assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr
     assert result.returncode == 141
