@@ -135,7 +135,7 @@
     function value(v) { return TelemetryUnits.number(shown.convert(v), shown.precision); }
     var unit = shown.unit ? " " + shown.unit : "";
     var text = latest + when + " · mean " + value(d.mean[index]) + unit;
-    if (d.count[index] > 1) text += " · " + value(d.low[index]) + " to " + value(d.high[index]) + unit;
+    if (d.count[index] > 1) text += " (" + value(d.low[index]) + " to " + value(d.high[index]) + ")";
     return text + " · " + d.count[index] + (d.count[index] === 1 ? " reading" : " readings");
   }
 
@@ -143,10 +143,12 @@
   // 6:00 AM"): its start alone would look like the time of a reading.
   function bucketTime(start, width) {
     var from = new Date(start * 1000);
-    if (!width || width <= 60) return fullTime.format(from);
+    // Today's times need no date: the read-out stays on one line on most screens.
+    var first = from.toDateString() === new Date().toDateString() ? clock : fullTime;
+    if (!width || width <= 60) return first.format(from);
     var to = new Date((start + width) * 1000);
     var sameDay = from.toDateString() === new Date(to.getTime() - 1).toDateString();
-    return fullTime.format(from) + " to " + (sameDay ? clock : fullTime).format(to);
+    return first.format(from) + " to " + (sameDay ? clock : fullTime).format(to);
   }
 
   function showReadout(chart, index) {
