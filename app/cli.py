@@ -291,15 +291,9 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     except StorageUnavailable as exc:
         print(f"telemetry: {exc.reason}", file=sys.stderr)
         return 1
-    except BrokenPipeError:
-        return _reader_gone()
-
-
-def _reader_gone() -> int:
-    """The reader of the output left (`telemetry device list | head`): stop quietly, as
-    `cat` does, with nothing left to flush at exit."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 141  # what a shell reports for a command ended by SIGPIPE
+    except BrokenPipeError:  # the reader left (`telemetry device list | head`): as `cat`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing to flush
+        return 141  # what a shell reports for a command ended by SIGPIPE
 
 
 if __name__ == "__main__":
