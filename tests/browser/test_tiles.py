@@ -75,3 +75,19 @@ def test_a_device_added_a_moment_ago_has_its_page_at_once(page: Any, server: Liv
     assert page.locator(".charts .empty").text_content() == (
         "Charts appear here as soon as the device posts its first reading."
     )
+
+
+def test_a_focused_tile_keeps_the_focus_when_a_reading_replaces_it(
+    page: Any, server: LiveServer
+) -> None:
+    token = add_device(server.app, "greenhouse")
+    post_reading(server, token, temperature=20.0)
+    page.goto(server.url + "/")
+    page.wait_for_selector("#connection[data-state='open']")
+    page.focus("#tile-1 h2 a")  # a keyboard user on their way to the device's page
+    post_reading(server, token, temperature=21.0)
+    page.wait_for_function(
+        "document.querySelector(\"#tile-1 [data-quantity='temperature'] .number\")"
+        ".textContent === '21.0'"
+    )
+    assert page.evaluate("document.activeElement.closest('article')?.id") == "tile-1"
