@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 router = APIRouter(include_in_schema=False)
 
 OPENAPI_PATH = "/openapi.json"
+BACK = "← Telemetry dashboard"
 SWAGGER_UI_PARAMETERS = {
     # null turns the badge off; by default the page fetches it from validator.swagger.io.
     "validatorUrl": None,
@@ -31,7 +32,7 @@ async def api_docs(request: Request) -> HTMLResponse:
     # Behind a proxy that serves the app under a prefix (`--root-path /dash`), the
     # browser must ask for /dash/static/...: paths are built from the request's root.
     root = str(request.scope.get("root_path", "")).rstrip("/")
-    return get_swagger_ui_html(
+    page = get_swagger_ui_html(
         openapi_url=root + OPENAPI_PATH,
         title="Telemetry API",
         swagger_js_url=f"{root}/static/vendor/swagger-ui-bundle.js",
@@ -39,3 +40,10 @@ async def api_docs(request: Request) -> HTMLResponse:
         swagger_favicon_url=f"{root}/static/favicon.svg",
         swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
     )
+    # A way back to the dashboard above Swagger UI's own page, styled by a stylesheet
+    # (no inline style: the pages are headed for a Content-Security-Policy).
+    html = bytes(page.body).decode()
+    html = html.replace(
+        "</head>", f'<link rel="stylesheet" href="{root}/static/css/docs.css">\n</head>', 1
+    ).replace("<body>", f'<body>\n<nav class="docs-nav"><a href="{root}/">{BACK}</a></nav>', 1)
+    return HTMLResponse(html)

@@ -25,7 +25,9 @@ def test_the_docs_page_names_only_this_servers_static_files_and_document(
     assert response.status_code == 200
     urls = referenced(response.text)
     assert sorted(urls) == [
+        "/",  # the way back to the dashboard
         "/openapi.json",
+        "/static/css/docs.css",
         "/static/favicon.svg",
         "/static/vendor/swagger-ui-bundle.js",
         "/static/vendor/swagger-ui.css",
@@ -45,7 +47,7 @@ def test_under_a_root_path_the_docs_page_names_its_files_under_it(sqlite_url: st
         response = httpx.get(server.url + "/docs")
         assert response.status_code == 200
         urls = referenced(response.text)
-        assert len(urls) == 4
+        assert len(urls) == 6
         for url in urls:
             assert url.startswith("/dash/"), url
             forwarded = httpx.get(server.url + url.removeprefix("/dash"))
