@@ -209,10 +209,10 @@ class DeviceView:
     def fresh_at(self) -> datetime | None:
         """When it was last known to be measuring: its newest reading (by the server's
         clock), or the last time the server heard from it if that was earlier."""
-        known = [at for at in (self.last_at, self.heard_at) if at is not None]
-        if self.last_at is not None:
-            known[0] += self.clock_lag
-        return min(known) if known else None
+        if self.last_at is None:
+            return self.heard_at
+        measured = self.last_at + self.clock_lag
+        return measured if self.heard_at is None else min(measured, self.heard_at)
 
     def is_stale(self, at: datetime, now: datetime) -> bool:
         """Whether a value measured `at` (by its clock) is too old to show as current."""

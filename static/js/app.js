@@ -17,8 +17,11 @@
     document.querySelectorAll("time[data-relative]").forEach(function (el) {
       var at = Date.parse(el.getAttribute("datetime"));
       if (isNaN(at)) return;
-      el.textContent = describe((now - at) / 1000);
-      el.title = absolute.format(new Date(at));
+      // Written only when it reads differently: each write is a DOM mutation that the
+      // pages' observers (units.js, overview.js) are told of, every second, per time.
+      var text = describe((now - at) / 1000);
+      if (el.textContent !== text) el.textContent = text;
+      if (!el.title) el.title = absolute.format(new Date(at));
     });
   }
 
