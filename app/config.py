@@ -160,11 +160,40 @@ class Settings(BaseModel):
     sse_streams_per_client: int = Field(
         default=20, ge=1, description="Live streams one client address may hold open."
     )
+    public_dashboard: bool = Field(
+        default=False,
+        description="1: anyone who reaches the server reads the dashboard, its API and live "
+        "streams without signing in (a wall display); managing stays admin-only.",
+    )
+    metrics_public: bool = Field(
+        default=False,
+        description="1: /metrics answers without signing in (a Prometheus scraper on a "
+        "private network); otherwise an admin's session or personal token is needed.",
+    )
+    session_idle_days: float = Field(
+        default=7, gt=0, description="A session unused for this many days ends."
+    )
+    session_max_days: float = Field(
+        default=30, gt=0, description="A session ends this many days after sign-in, used or not."
+    )
+    rate_limit_login_user: str = Field(
+        default="5/5minutes",
+        description="Sign-in attempts per user name (limits notation; `none` = off).",
+    )
+    rate_limit_login_ip: str = Field(
+        default="30/5minutes",
+        description="Sign-in attempts per client address (limits notation; `none` = off).",
+    )
+    audit_retention_days: int = Field(
+        default=365, ge=1, description="Audit log lines older than this many days are deleted."
+    )
     bus_queue_size: int = Field(
         default=1000, ge=1, description="Events buffered per bus subscriber; the oldest drop first."
     )
 
-    @field_validator("rate_limit_device", "rate_limit_ip")
+    @field_validator(
+        "rate_limit_device", "rate_limit_ip", "rate_limit_login_user", "rate_limit_login_ip"
+    )
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:
         # Parsed here so that a typo fails at start-up naming the variable.

@@ -1,0 +1,165 @@
+"""The accounts context: users, sessions, personal tokens, the audit log, the first admin.
+
+Everything outside this package imports from here (import-linter keeps it so). The
+blocking work (database, Argon2) runs in threads through the async methods of
+`Accounts`; the changes that end sessions announce `SessionsEnded` on the bus after
+they are committed, so that every worker closes its live streams of those sessions.
+
+Inside: users.py, sessions.py, api_tokens.py, audit.py, first_run.py, passwords.py,
+credentials.py (ids and tokens), events.py, models.py (the tables).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TypeVar
+
+import anyio
+from anyio import to_thread
+from sqlalchemy import Engine
+
+from app.accounts.api_tokens import ApiTokens, TokenHolder, TokenInfo
+from app.accounts.audit import CLI, Actor, AuditEntry, AuditLog
+from app.accounts.credentials import PERSONAL_TOKEN_PREFIX, looks_like_personal_token
+from app.accounts.events import SessionsEnded
+from app.accounts.first_run import FirstRun, SetupClosed
+from app.accounts.models import DISPLAY_NAME_MAX, USER_NAME_MAX
+from app.accounts.passwords import PASSWORD_MAX, PASSWORD_MIN
+from app.accounts.sessions import SessionInfo, SessionLifetime, Sessions, SignedIn
+from app.accounts.users import (
+    ROLES,
+    USER_NAME_RULE,
+    Role,
+    UserError,
+    UserInfo,
+    UserNotFound,
+    Users,
+    check_role,
+    check_user_name,
+)
+from app.bus import Bus, Subscription
+from app.db import create_session_factory
+from app.telemetry import Clock
+
+__all__ = [
+    "CLI",
+    "DISPLAY_NAME_MAX",
+    "PASSWORD_MAX",
+    "PASSWORD_MIN",
+    "PERSONAL_TOKEN_PREFIX",
+    "ROLES",
+    "USER_NAME_MAX",
+    "USER_NAME_RULE",
+    "Accounts",
+    "Actor",
+    "AuditEntry",
+    "Role",
+    "SessionInfo",
+    "SessionLifetime",
+    "SessionsEnded",
+    "SetupClosed",
+    "SignedIn",
+    "TokenHolder",
+    "TokenInfo",
+    "UserError",
+    "UserInfo",
+    "UserNotFound",
+    "check_role",
+    "check_user_name",
+    "looks_like_personal_token",
+]
+
+T = TypeVar("T")
+
+
+class Accounts:
+    """The door to the accounts context: its parts, and the changes that announce."""
+
+    def __init__(self, engine: Engine, bus: Bus, clock: Clock, lifetime: SessionLifetime) -> None:
+        factory = create_session_factory(engine)
+        self.users = Users(factory, clock)
+        self.sessions = Sessions(factory, clock, lifetime)
+        self.tokens = ApiTokens(factory, clock)
+        self.audit = AuditLog(factory, clock)
+        self.first_run = FirstRun(factory, clock, self.users)
+        self._bus = bus
+        self._hashing: anyio.CapacityLimiter | None = None
+
+    async def authenticate(self, name: str, password: str) -> UserInfo | None:
+        """The active user with this name and password (Argon2 in its own small pool)."""
+        if self._hashing is None:
+            # Each hash in flight holds 19 MiB: as many at once as there are cores.
+            self._hashing = anyio.CapacityLimiter(max(2, os.cpu_count() or 2))
+        return await to_thread.run_sync(
+            self.users.authenticate, name, password, limiter=self._hashing
+        )
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """Run a blocking call of this context in a thread."""
+        return await to_thread.run_sync(work)
+
+    async def sign_out(self, raw_session: str, client: str) -> SignedIn | None:
+        """End the session behind this cookie value, and its live streams."""
+        ended = await to_thread.run_sync(lambda: self.sessions.sign_out(raw_session, client=client))
+        if ended is not None:
+            await self._bus.publish(SessionsEnded(ended.user.id, (ended.session_id,)))
+        return ended
+
+    async def end_session(self, session_id: int, actor: Actor) -> SessionInfo | None:
+        """End one session (an admin's doing), and its live streams."""
+        ended = await to_thread.run_sync(lambda: self.sessions.end(session_id, actor=actor))
+        if ended is not None:
+            await self._bus.publish(SessionsEnded(ended.user_id, (ended.id,)))
+        return ended
+
+    async def sign_out_everywhere(self, user_name: str, actor: Actor) -> tuple[UserInfo, int]:
+        """End every session of a user, and all their live streams."""
+        user, count = await to_thread.run_sync(
+            lambda: self.sessions.end_all(user_name, actor=actor)
+        )
+        await self._bus.publish(SessionsEnded(user.id))
+        return user, count
+
+    async def update_user(
+        self,
+        user_name: str,
+        actor: Actor,
+        *,
+        role: Role | None = None,
+        disabled: bool | None = None,
+        display_name: str | None = None,
+    ) -> UserInfo:
+        """Change a user; disabling one ends their sessions and live streams."""
+        user, ended = await to_thread.run_sync(
+            lambda: self.users.update(
+                user_name, actor=actor, role=role, disabled=disabled, display_name=display_name
+            )
+        )
+        if ended:
+            await self._bus.publish(SessionsEnded(user.id))
+        return user
+
+    async def set_password(self, user_name: str, password: str, actor: Actor) -> UserInfo:
+        """Give a user a new password; their sessions and live streams end."""
+        user = await to_thread.run_sync(
+            lambda: self.users.set_password(user_name, password, actor=actor),
+            limiter=self._hashing,
+        )
+        await self._bus.publish(SessionsEnded(user.id))
+        return user
+
+    async def remove_user(self, user_name: str, actor: Actor) -> UserInfo:
+        """Delete a user; their sessions and live streams end."""
+        user = await to_thread.run_sync(lambda: self.users.remove(user_name, actor=actor))
+        await self._bus.publish(SessionsEnded(user.id))
+        return user
+
+    def subscribe_sessions_ended(self, maxsize: int) -> Subscription[SessionsEnded]:
+        """SessionsEnded events from now on."""
+        return self._bus.subscribe(SessionsEnded, maxsize=maxsize)
+
+    def prune(self, audit_days: int) -> tuple[int, int]:
+        """Delete expired sessions and audit lines older than `audit_days` (blocking)."""
+        return self.sessions.prune(), self.audit.prune(timedelta(days=audit_days))

@@ -1,0 +1,275 @@
+"""Users: who may sign in, with which role; the only code that touches the users table.
+
+Every change is written with its audit line in one transaction. Changes that take a
+user's access away (disabled, removed, new password) end the user's sessions; the
+facade (app/accounts/__init__.py) announces that on the bus after the commit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.accounts import audit
+from app.accounts.audit import Actor
+from app.accounts.models import DISPLAY_NAME_MAX, ApiToken, User, UserSession
+from app.accounts.passwords import PasswordRejected, check_password, hash_password, verify_password
+from app.db import translate_storage_errors
+from app.telemetry import Clock
+
+Role = Literal["admin", "viewer"]
+ROLES: tuple[Role, ...] = ("admin", "viewer")
+USER_NAME_RULE = (
+    "1 to 32 characters: lowercase letters, digits, '_', '.' and '-', "
+    "starting with a letter or digit"
+)
+_USER_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
+# Display names are free text, but not control characters: they would break the log
+# lines and event-stream frames they appear in (every page escapes them as well).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+class UserError(ValueError):
+    """A user operation refused; the message says why."""
+
+
+class UserNotFound(UserError):
+    """No user has that name."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """A user as the rest of the server sees it (never with the password hash)."""
+
+    id: int
+    name: str
+    display_name: str
+    role: Role
+    disabled: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+    @property
+    def is_admin(self) -> bool:
+        """True for a user who may manage devices, users and sessions."""
+        return self.role == "admin"
+
+
+def user_info(user: User) -> UserInfo:
+    """The public view of a users row."""
+    role: Role = "admin" if user.role == "admin" else "viewer"
+    return UserInfo(
+        user.id,
+        user.name,
+        user.display_name,
+        role,
+        user.disabled,
+        user.created_at,
+        user.last_login_at,
+    )
+
+
+def check_user_name(raw: str) -> str:
+    """The name as stored, or UserError stating the rule."""
+    name = raw.strip()
+    if _USER_NAME.fullmatch(name):
+        return name
+    if _USER_NAME.fullmatch(name.lower()):
+        raise UserError(f"user names are lowercase: {name.lower()!r}, not {name!r}")
+    raise UserError(f"{name[:40]!r} is not a user name: {USER_NAME_RULE}")
+
+
+def check_display_name(raw: str, fallback: str) -> str:
+    """A display name as stored (the user name when blank), or UserError."""
+    display = raw.strip() or fallback
+    if len(display) > DISPLAY_NAME_MAX:
+        raise UserError(f"a display name has at most {DISPLAY_NAME_MAX} characters")
+    if _CONTROL.search(display):
+        raise UserError("a display name cannot hold control characters or line breaks")
+    return display
+
+
+def check_role(raw: str) -> Role:
+    """The role named `raw`, or UserError listing the roles."""
+    for role in ROLES:
+        if raw == role:
+            return role
+    raise UserError(f"{raw[:20]!r} is not a role: use 'admin' or 'viewer'")
+
+
+class Users:
+    """The user registry."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    def count(self) -> int:
+        """How many users exist (none: the server waits for its first admin)."""
+        with translate_storage_errors(), self._sessions() as session:
+            return session.scalar(select(func.count()).select_from(User)) or 0
+
+    def add(
+        self,
+        raw_name: str,
+        password: str,
+        *,
+        role: Role = "viewer",
+        display_name: str = "",
+        actor: Actor,
+        session: Session | None = None,
+    ) -> UserInfo:
+        """Create a user (blocking: hashes the password); UserError when refused."""
+        name = check_user_name(raw_name)
+        display = check_display_name(display_name, name)
+        _check_password(password, name)
+        password_hash = hash_password(password)
+        now = self._clock()
+        user = User(
+            name=name,
+            display_name=display,
+            password_hash=password_hash,
+            role=role,
+            disabled=False,
+            created_at=now,
+        )
+        try:
+            with translate_storage_errors(), self._transaction(session) as db:
+                db.add(user)
+                db.flush()
+                audit.record(db, now, audit.USER_ADDED, actor, name, f"role {role}")
+                return user_info(user)
+        except IntegrityError:
+            raise UserError(f"a user named {name!r} already exists") from None
+
+    def list(self) -> Sequence[UserInfo]:
+        """Every user, in name order."""
+        with translate_storage_errors(), self._sessions() as session:
+            return [user_info(u) for u in session.scalars(select(User).order_by(User.name))]
+
+    def get(self, raw_name: str) -> UserInfo:
+        """The user named `raw_name`; UserNotFound if none."""
+        with translate_storage_errors(), self._sessions() as session:
+            return user_info(self._get(session, raw_name))
+
+    def get_many(self, names: Sequence[str]) -> Sequence[UserInfo]:
+        """The users among `names` that exist."""
+        with translate_storage_errors(), self._sessions() as session:
+            query = select(User).where(User.name.in_(list(names))).order_by(User.name)
+            return [user_info(u) for u in session.scalars(query)]
+
+    def set_password(self, raw_name: str, password: str, *, actor: Actor) -> UserInfo:
+        """Give a user a new password (blocking); their sessions end."""
+        name = check_user_name(raw_name)
+        _check_password(password, name)
+        password_hash = hash_password(password)
+        now = self._clock()
+        with translate_storage_errors(), self._sessions.begin() as session:
+            user = self._get(session, name)
+            user.password_hash = password_hash
+            session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+            audit.record(session, now, audit.USER_CHANGED, actor, name, "new password")
+            return user_info(user)
+
+    def update(
+        self,
+        raw_name: str,
+        *,
+        actor: Actor,
+        role: Role | None = None,
+        disabled: bool | None = None,
+        display_name: str | None = None,
+    ) -> tuple[UserInfo, bool]:
+        """Change a user's role, disabled flag or display name.
+
+        Returns the user and whether their sessions ended (disabled). The last active
+        admin can be neither demoted nor disabled: nobody could manage the server.
+        """
+        now = self._clock()
+        with translate_storage_errors(), self._sessions.begin() as session:
+            user = self._get(session, raw_name)
+            changes = []
+            losing_admin = (role is not None and role != "admin") or disabled is True
+            if losing_admin and user.role == "admin" and not user.disabled:
+                self._refuse_last_admin(session, user)
+            if role is not None and role != user.role:
+                user.role = role
+                changes.append(f"role {role}")
+            if display_name is not None:
+                display = check_display_name(display_name, user.name)
+                if display != user.display_name:
+                    user.display_name = display
+                    changes.append("display name")
+            ended = False
+            if disabled is not None and disabled != user.disabled:
+                user.disabled = disabled
+                changes.append("disabled" if disabled else "enabled")
+                if disabled:
+                    session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+                    ended = True
+            if changes:
+                audit.record(session, now, audit.USER_CHANGED, actor, user.name, ", ".join(changes))
+            return user_info(user), ended
+
+    def remove(self, raw_name: str, *, actor: Actor) -> UserInfo:
+        """Delete a user with their sessions and tokens; the last admin stays."""
+        now = self._clock()
+        with translate_storage_errors(), self._sessions.begin() as session:
+            user = self._get(session, raw_name)
+            if user.role == "admin" and not user.disabled:
+                self._refuse_last_admin(session, user)
+            info = user_info(user)
+            # Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign keys
+            # on, and a database opened by another tool may have them off.
+            session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+            session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
+            session.delete(user)
+            audit.record(session, now, audit.USER_REMOVED, actor, info.name)
+            return info
+
+    def authenticate(self, raw_name: str, password: str) -> UserInfo | None:
+        """The active user with this name and password, or None (blocking, ~40 ms either way)."""
+        name = raw_name.strip().lower()
+        with translate_storage_errors(), self._sessions() as session:
+            user = session.scalar(select(User).where(User.name == name)) if name else None
+            stored = user.password_hash if user is not None else None
+        if not verify_password(password, stored) or user is None or user.disabled:
+            return None
+        return user_info(user)
+
+    def _get(self, session: Session, raw_name: str) -> User:
+        name = raw_name.strip()
+        user = session.scalar(select(User).where(User.name == name))
+        if user is None:
+            raise UserNotFound(f"no user is named {name[:40]!r}")
+        return user
+
+    def _refuse_last_admin(self, session: Session, user: User) -> None:
+        others = session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == "admin", User.disabled.is_(False), User.id != user.id)
+        )
+        if not others:
+            raise UserError(
+                f"{user.name!r} is the only active admin: make another user admin first"
+            )
+
+    def _transaction(self, session: Session | None) -> AbstractContextManager[Session]:
+        # The caller's transaction when given: the first admin is made inside the setup's.
+        return nullcontext(session) if session is not None else self._sessions.begin()
+
+
+def _check_password(password: str, name: str) -> None:
+    try:
+        check_password(password, name)
+    except PasswordRejected as exc:
+        raise UserError(str(exc)) from None
