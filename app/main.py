@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from app import schema_migrations
+from app.accounts import Accounts, SessionLifetime
 from app.bus import InProcessBus
 from app.config import Settings
 from app.db import StorageUnavailable, create_db_engine, create_session_factory
@@ -32,19 +33,31 @@ from app.telemetry import (
     RetentionPolicy,
     utc_now,
 )
-from app.web import api_document, devices, docs_page, event_stream, health, history, ingest, pages
-from app.web.deps import Services, show_new_devices
+from app.web import (
+    admin_api,
+    admin_pages,
+    api_document,
+    devices,
+    docs_page,
+    event_stream,
+    health,
+    history,
+    housekeeping,
+    ingest,
+    pages,
+    sign_in,
+)
+from app.web.auth_answers import install_auth_answers
+from app.web.deps import Services
 from app.web.direct_write import DirectWrite
 from app.web.errors import install_error_handlers
 from app.web.ratelimit import RateLimiter
+from app.web.security_headers import SecurityHeaders
 from app.web.sse_encoding import encode_event
 from app.web.templating import Templates
 
 logger = logging.getLogger(__name__)
 
-RETENTION_FIRST_DELAY = 60.0  # seconds after start
-RETENTION_PERIOD = 3600.0
-NEW_DEVICE_POLL = 5.0  # seconds between looks for devices registered meanwhile
 GC_THRESHOLDS = (700, 10, 1000)  # Python's defaults are (700, 10, 10)
 
 API_DESCRIPTION = """\
@@ -98,6 +111,16 @@ def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
         rate_limiter=RateLimiter(settings),
         clock=clock,
         direct_write=DirectWrite(settings.sse_direct_write),
+        accounts=Accounts(
+            engine,
+            bus,
+            clock,
+            SessionLifetime(
+                idle=timedelta(days=settings.session_idle_days),
+                absolute=timedelta(days=settings.session_max_days),
+            ),
+        ),
+        login_limiter=sign_in.login_limiter(settings),
     )
 
 
@@ -114,26 +137,6 @@ async def _start_live(services: Services) -> int:
     services.hub.load(views)
     await services.hub.start(services.measurements.subscribe(maxsize=100_000))
     return max((view.id for view in views), default=0)
-
-
-async def _follow_new_devices(services: Services) -> None:
-    """Every few seconds, show devices registered since (from the CLI, another worker)."""
-    while True:
-        await asyncio.sleep(NEW_DEVICE_POLL)
-        failed = await show_new_devices(services)
-        if failed is not None:
-            logger.warning("could not look for new devices: %s", failed.reason)
-
-
-async def _prune_forever(retention: Retention) -> None:
-    """Run the retention pass a minute after start, then every hour."""
-    await asyncio.sleep(RETENTION_FIRST_DELAY)
-    while True:
-        try:
-            await run_in_threadpool(retention.prune)
-        except StorageUnavailable as exc:
-            logger.warning("retention skipped this hour: %s", exc.reason)
-        await asyncio.sleep(RETENTION_PERIOD)
 
 
 async def _warn_if_schema_is_behind(services: Services) -> None:
@@ -179,8 +182,13 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> TelemetryApp:
         await services.measurements.start()
         services.devices_seen_through = await _start_live(services)
         loop = asyncio.get_running_loop()
-        pruning = loop.create_task(_prune_forever(services.retention))
-        following = loop.create_task(_follow_new_devices(services))
+        ended = services.accounts.subscribe_sessions_ended(maxsize=10_000)
+        tasks = [
+            loop.create_task(housekeeping.prune_forever(services)),
+            loop.create_task(housekeeping.follow_new_devices(services)),
+            loop.create_task(housekeeping.end_streams_of_ended_sessions(services, ended)),
+            loop.create_task(housekeeping.recheck_stream_sessions(services)),
+        ]
         # Everything built so far lives as long as the process: move it out of the
         # garbage collector's sight, so full collections stop rescanning the whole
         # framework and no longer stall requests (tens of ms each without this).
@@ -195,8 +203,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> TelemetryApp:
         try:
             yield
         finally:
-            pruning.cancel()
-            following.cancel()
+            for task in tasks:
+                task.cancel()
             await services.hub.stop()
             await services.measurements.stop()
             await services.bus.aclose()
@@ -207,7 +215,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> TelemetryApp:
         version="0.1.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
-        openapi_url=docs_page.OPENAPI_PATH,
+        # /openapi.json and /docs are routes of app/web/docs_page.py, behind sign-in.
+        openapi_url=None,
         # /docs is our own route, on the vendored Swagger UI (app/web/docs_page.py);
         # FastAPI's loads it from a CDN. No ReDoc (docs_page.py says why), no OAuth.
         docs_url=None,
@@ -219,7 +228,14 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> TelemetryApp:
     )
     app.state.services = services
     install_error_handlers(app)
+    install_auth_answers(app)
+    # Inside the ingest routes' middleware (added next, so outside this one): ingest
+    # answers are JSON and pay nothing for it.
+    app.add_middleware(SecurityHeaders)
     ingest.install(app)
+    app.include_router(sign_in.router)
+    app.include_router(admin_pages.router)
+    app.include_router(admin_api.router)
     app.include_router(devices.router)
     app.include_router(history.router)
     app.include_router(event_stream.router)

@@ -21,7 +21,17 @@ from anyio import to_thread
 from sqlalchemy import Engine
 
 from app.accounts.api_tokens import ApiTokens, TokenHolder, TokenInfo
-from app.accounts.audit import CLI, Actor, AuditEntry, AuditLog
+from app.accounts.audit import (
+    CLI,
+    DEVICE_ADDED,
+    DEVICE_CHANGED,
+    DEVICE_REMOVED,
+    DEVICE_REVOKED,
+    SIGN_IN_FAILED,
+    Actor,
+    AuditEntry,
+    AuditLog,
+)
 from app.accounts.credentials import PERSONAL_TOKEN_PREFIX, looks_like_personal_token
 from app.accounts.events import SessionsEnded
 from app.accounts.first_run import FirstRun, SetupClosed
@@ -45,11 +55,16 @@ from app.telemetry import Clock
 
 __all__ = [
     "CLI",
+    "DEVICE_ADDED",
+    "DEVICE_CHANGED",
+    "DEVICE_REMOVED",
+    "DEVICE_REVOKED",
     "DISPLAY_NAME_MAX",
     "PASSWORD_MAX",
     "PASSWORD_MIN",
     "PERSONAL_TOKEN_PREFIX",
     "ROLES",
+    "SIGN_IN_FAILED",
     "USER_NAME_MAX",
     "USER_NAME_RULE",
     "Accounts",

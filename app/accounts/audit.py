@@ -109,3 +109,8 @@ class AuditLog:
         with translate_storage_errors(), self._sessions.begin() as session:
             result = session.execute(delete(AuditEvent).where(AuditEvent.at < cutoff))
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def add(self, action: str, actor: Actor, subject: str, detail: str = "") -> None:
+        """Add a line on its own (a failed sign-in changes nothing else)."""
+        with translate_storage_errors(), self._sessions.begin() as session:
+            record(session, self._clock(), action, actor, subject, detail)

@@ -233,12 +233,16 @@ class LiveHub:
         """The quantities a device has shown, in name order."""
         return sorted(self.views[device_id].quantities)
 
-    def open(self, topic: str, client: str, last_event_id: str | None) -> Viewer:
-        """A new stream on `topic`, primed with a snapshot or with what it missed."""
+    def open(
+        self, topic: str, client: str, last_event_id: str | None, *, user: int = 0, session: int = 0
+    ) -> Viewer:
+        """A new stream on `topic`, primed with a snapshot or with what it missed; `user`
+        and `session` say who watches (0: nobody signed in; see Streams.end_sessions)."""
         if self._closing:
             raise ServerClosing("the server is shutting down; reconnect in a moment")
         self.streams.check_room(client)
-        viewer = Viewer(topic, client, self._queue_frames, self._backlog_bytes)
+        limits = (self._queue_frames, self._backlog_bytes)
+        viewer = Viewer(topic, client, *limits, user_id=user, session_id=session)
         # Browsers reconnect after `retry` ms: spread them so a restart is not a stampede.
         viewer.push(f"retry: {random.randint(1000, 4000)}\n\n".encode())  # noqa: S311
         # A replay needs the topic to have been rendered all along, and must fit in the

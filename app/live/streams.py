@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,6 +29,11 @@ PING_CHUNK = http_chunk(PING)
 # Ends logged one by one in a pass; beyond this (a network partition dropping
 # thousands of clients at once) one line sums up the rest.
 ENDS_LOGGED_PER_PASS = 10
+
+
+# The last frame of a stream whose session ended: the page reloads, and the server
+# answers the reload with the sign-in page (static/js/app.js).
+SIGNED_OUT = b"event: signed-out\ndata: the session ended\n\n"
 
 
 class TooManyStreams(Exception):
@@ -54,6 +60,7 @@ class Streams:
         self._topics: dict[str, set[Viewer]] = {}
         self._lingering: dict[str, datetime] = {}  # topic -> until when it stays watched
         self._per_client: Counter[str] = Counter()
+        self._by_user: dict[int, set[Viewer]] = {}  # signed-in streams only
 
     def check_room(self, client: str) -> None:
         """Raise TooManyStreams if `client` may open no more streams."""
@@ -68,6 +75,8 @@ class Streams:
         self._topics.setdefault(viewer.topic, set()).add(viewer)
         self._lingering.pop(viewer.topic, None)
         self._per_client[viewer.client] += 1
+        if viewer.user_id:
+            self._by_user.setdefault(viewer.user_id, set()).add(viewer)
 
     def remove(self, viewer: Viewer) -> None:
         """Forget a stream that ended; its topic lingers if it was the last."""
@@ -75,12 +84,41 @@ class Streams:
         if viewers is None or viewer not in viewers:
             return
         viewers.discard(viewer)
+        if viewer.user_id:
+            of_user = self._by_user.get(viewer.user_id)
+            if of_user is not None:
+                of_user.discard(viewer)
+                if not of_user:
+                    del self._by_user[viewer.user_id]
         self._per_client[viewer.client] -= 1
         if self._per_client[viewer.client] <= 0:
             del self._per_client[viewer.client]
         if not viewers:
             del self._topics[viewer.topic]
             self._lingering[viewer.topic] = self._clock() + LINGER
+
+    def of_user(self, user_id: int) -> list[Viewer]:
+        """The open streams of one user."""
+        return list(self._by_user.get(user_id, ()))
+
+    def end_sessions(self, user_id: int | None, session_ids: Iterable[int] | None) -> int:
+        """End the streams of these sessions of a user (all of them: None), or of these
+        sessions whoever holds them (user None); each first tells its page (SIGNED_OUT)."""
+        wanted = None if session_ids is None else set(session_ids)
+        if user_id is None:
+            viewers = [v for v in self.viewers() if v.session_id in (wanted or ())]
+        else:
+            viewers = self.of_user(user_id)
+            if wanted is not None:
+                viewers = [v for v in viewers if v.session_id in wanted]
+        for viewer in viewers:
+            self.remove(viewer)  # no frame of its page follows the last one
+            viewer.finish(SIGNED_OUT)
+        return len(viewers)
+
+    def session_ids(self) -> set[int]:
+        """The sessions that open streams were opened with."""
+        return {v.session_id for viewers in self._by_user.values() for v in viewers if v.session_id}
 
     def watched(self, topic: str) -> bool:
         """True while a stream is open on `topic`, or was within LINGER."""

@@ -76,19 +76,35 @@ class Viewer:
         "_written",
         "client",
         "closed",
+        "ending",
         "overflowed",
         "reported",
         "sending_since",
+        "session_id",
         "stalled",
         "topic",
+        "user_id",
     )
 
     def __init__(
-        self, topic: str, client: str, limit: int, backlog_limit: int = WIRE_BACKLOG
+        self,
+        topic: str,
+        client: str,
+        limit: int,
+        backlog_limit: int = WIRE_BACKLOG,
+        *,
+        user_id: int = 0,
+        session_id: int = 0,
     ) -> None:
         self.topic = topic
         self.client = client
+        # Who watches: 0 for nobody signed in (a public dashboard), and the session the
+        # stream was opened with (0 for a personal token), so that ending a user's
+        # sessions can end their streams (LiveHub.end_sessions).
+        self.user_id = user_id
+        self.session_id = session_id
         self.closed = False
+        self.ending = False  # its last frame is queued: the stream ends once it is sent
         self.overflowed = False
         self.stalled = False
         self.reported = False  # its end has been counted and logged
@@ -150,10 +166,22 @@ class Viewer:
         self._frames.clear()
         self._wake()
 
+    def finish(self, data: bytes) -> None:
+        """Send `data` after what is queued, then end the stream (the page is told why)."""
+        if self.closed or self.ending:
+            return
+        if self._wire is not None:
+            self._write(self._wire, http_chunk(data))
+            self.close()
+            return
+        self._frames.append(data)
+        self.ending = True
+        self._wake()
+
     async def next(self) -> bytes | None:
         """The next bytes to send, or None once the viewer is closed."""
         while not self._frames:
-            if self.closed:
+            if self.closed or self.ending:
                 return None
             if self._offer is not None:
                 # Every frame so far has been handed to the transport: from here on the

@@ -71,3 +71,9 @@ def _key(address: Address) -> str:
 
 def _is_trusted(address: Address, trusted: Sequence[Network]) -> bool:
     return any(address in network for network in trusted)
+
+
+def from_trusted_proxy(peer: str | None, trusted: Sequence[Network]) -> bool:
+    """True when the direct peer is a proxy whose X-Forwarded-* headers count."""
+    address = _parse(peer) if peer and trusted else None
+    return address is not None and _is_trusted(address, trusted)

@@ -9,6 +9,7 @@ from fastapi import Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
+from app.accounts import Accounts
 from app.bus import Bus
 from app.config import Settings
 from app.live.hub import LiveHub
@@ -56,6 +57,8 @@ class Services:
     rate_limiter: RateLimiter
     clock: Clock
     direct_write: DirectWrite
+    accounts: Accounts
+    login_limiter: RateLimiter
     counters: IngestCounters = field(default_factory=IngestCounters)
     # Devices up to this id are known to the live views (ids only grow); devices
     # registered since are looked for by show_new_devices.

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from app.telemetry import DeviceSummary, normalize_device_name
 from app.web.api_models import DeviceListOut, DeviceOut, LatestOut
+from app.web.auth import READ_REFUSALS, api_reader
 from app.web.deps import CONTROL_CHARACTERS, DeviceName, ServicesDep
 from app.web.errors import UNAVAILABLE, invalid, refusal
 
-router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+router = APIRouter(
+    prefix="/api/v1/devices",
+    tags=["devices"],
+    dependencies=[Depends(api_reader)],
+    responses=READ_REFUSALS,
+)
 
 MAX_PAGE = 1000
 

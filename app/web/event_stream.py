@@ -46,6 +46,8 @@ from app.live.hub import OVERVIEW, LiveHub, ServerClosing, device_topic
 from app.live.streams import TooManyStreams
 from app.live.viewers import Viewer
 from app.telemetry import DEVICE_NAME_MAX, DeviceError, normalize_device_name
+from app.web.auth import READ_REFUSALS, LoginRequired, api_reader
+from app.web.auth_answers import login_required
 from app.web.client_address import client_address
 from app.web.deps import CONTROL_CHARACTERS, live_device_id, services_of
 from app.web.direct_write import DirectWrite, connection_abort
@@ -80,6 +82,7 @@ def _invalid(name: str, message: str, kind: str = "value_error") -> JSONResponse
             "description": "An endless event stream.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
+        **READ_REFUSALS,
         404: refusal("No device has that name."),
         422: invalid(
             "Neither `topic=overview` nor `device` given, or a topic or device name over "
@@ -105,9 +108,18 @@ async def events(
         ),
     ] = None,
 ) -> Response | HubStream:
-    """Tiles of every device (`topic=overview`), or one device's tile and new points."""
+    """Tiles of every device (`topic=overview`), or one device's tile and new points.
+
+    A signed-in browser's stream ends when its session does: it is told first (an
+    `event: signed-out` frame), and reconnecting without a session is refused (401).
+    """
     services = services_of(request)
     hub = services.hub
+    try:
+        principal = await api_reader(request)  # one indexed lookup, never a password hash
+    except LoginRequired as exc:
+        refused: Response = await login_required(request, exc)
+        return refused
     if topic is not None and topic != OVERVIEW:
         return _invalid("topic", "the only topic is `overview`; a device's page is `device=NAME`")
     if device is not None:
@@ -131,7 +143,10 @@ async def events(
         services.settings.trusted_proxies,
     )
     return HubStream(
-        hub, stream_topic, client, request.headers.get("last-event-id"), services.direct_write
+        hub,
+        (stream_topic, client, request.headers.get("last-event-id")),
+        (principal.user.id if principal.user else 0, principal.session_id),
+        services.direct_write,
     )
 
 
@@ -145,13 +160,14 @@ class HubStream:
     def __init__(
         self,
         hub: LiveHub,
-        topic: str,
-        client: str,
-        last_event_id: str | None,
+        opening: tuple[str, str, str | None],
+        who: tuple[int, int],
         direct_write: DirectWrite,
     ) -> None:
         self._hub = hub
-        self._opening: tuple[str, str, str | None] | None = (topic, client, last_event_id)
+        # (topic, client, Last-Event-ID), and (user id, session id): 0 for nobody.
+        self._opening: tuple[str, str, str | None] | None = opening
+        self._who = who
         self._direct_write = direct_write
         self.viewer: Viewer | None = None
 
@@ -159,7 +175,8 @@ class HubStream:
         assert self._opening is not None, "a stream's response runs once"
         opening, self._opening = self._opening, None
         try:
-            self.viewer = viewer = self._hub.open(*opening)
+            user, session = self._who
+            self.viewer = viewer = self._hub.open(*opening, user=user, session=session)
         except TooManyStreams as exc:
             refused = JSONResponse({"detail": str(exc)}, 429, headers={"Retry-After": "10"})
             await refused(scope, receive, send)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
@@ -10,6 +10,7 @@ from sqlalchemy import text
 from app.db import translate_storage_errors
 from app.telemetry import StorageUnavailable
 from app.web.api_models import HealthOut
+from app.web.auth import ADMIN_REFUSALS, metrics_reader
 from app.web.deps import ServicesDep
 from app.web.metrics import render_metrics
 
@@ -62,9 +63,14 @@ async def readyz(services: ServicesDep) -> HealthOut | JSONResponse:
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format."},
+        **ADMIN_REFUSALS,
+    },
+    dependencies=[Depends(metrics_reader)],
 )
 async def metrics(services: ServicesDep) -> Response:
-    """Counters of the ingest path in the Prometheus text format."""
+    """Counters of the ingest path in the Prometheus text format (admins, unless
+    TELEMETRY_METRICS_PUBLIC is on)."""
     body, content_type = render_metrics(services)
     return Response(content=body, media_type=content_type)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
@@ -20,11 +20,17 @@ from app.telemetry import (
     SeriesHistory,
     normalize_device_name,
 )
+from app.web.auth import READ_REFUSALS, api_reader
 from app.web.deps import DeviceName, services_of
 from app.web.errors import UNAVAILABLE, InvalidParameter, invalid, refusal
 from app.web.templating import iso
 
-router = APIRouter(prefix="/api/v1/devices", tags=["history"])
+router = APIRouter(
+    prefix="/api/v1/devices",
+    tags=["history"],
+    dependencies=[Depends(api_reader)],
+    responses=READ_REFUSALS,
+)
 
 DEFAULT_SPAN = timedelta(hours=24)
 MAX_AHEAD = timedelta(days=366)

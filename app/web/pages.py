@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
@@ -18,9 +18,11 @@ from app.telemetry import (
     precision_of,
     unit_of,
 )
+from app.web.auth import page_reader
 from app.web.deps import Services, live_device_id, services_of, show_new_devices
+from app.web.page_render import render_page
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(page_reader)])
 
 RANGES = {
     "1h": ("1 hour", timedelta(hours=1)),
@@ -38,7 +40,7 @@ async def overview(request: Request) -> HTMLResponse:
     """Every device's tile, kept current over SSE."""
     services = services_of(request)
     await show_new_devices(services)
-    html = services.templates.render("overview.html", grid=Markup(services.hub.grid_html()))  # noqa: S704
+    html = render_page(request, "overview.html", grid=Markup(services.hub.grid_html()))  # noqa: S704
     return HTMLResponse(html)
 
 
@@ -99,9 +101,8 @@ def _chosen_range(
 
 
 def _not_found(request: Request, message: str, status_code: int = 404) -> HTMLResponse:
-    templates = services_of(request).templates
     title = "Not found" if status_code == 404 else "Bad request"
-    page = templates.render("not_found.html", message=message, title=title)
+    page = render_page(request, "not_found.html", message=message, title=title)
     return HTMLResponse(page, status_code=status_code)
 
 
@@ -143,7 +144,8 @@ async def device_page(
         start, end = chosen
         range_ = ""
     quantities = await _quantities(services, device_id)
-    html = services.templates.render(
+    html = render_page(
+        request,
         "device.html",
         name=services.hub.views[device_id].name,
         tile=Markup(services.hub.tile_html(device_id)),  # noqa: S704  (autoescaped template)

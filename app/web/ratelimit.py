@@ -77,7 +77,8 @@ def storage_uri(setting: str) -> str:
     return "async+" + setting
 
 
-def _policy(name: str, setting: str) -> Policy | None:
+def policy_for(name: str, setting: str) -> Policy | None:
+    """The policy a rate-limit setting states (None for `none`)."""
     return None if setting == "none" else Policy(name, parse(setting))
 
 
@@ -88,7 +89,13 @@ class RateLimiter:
     seconds to reset; Redis keeps its own time.
     """
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        policies: tuple[Policy | None, Policy | None] | None = None,
+    ) -> None:
         uri = storage_uri(settings.rate_limit_storage_url)
         options = {"implementation": "redispy"} if "redis" in uri else {}
         # The moving-window storage API of `limits` (what its MovingWindowRateLimiter
@@ -107,8 +114,11 @@ class RateLimiter:
         self._storage = storage
         self._clock = clock
         self._keys: dict[tuple[str, str], str] = {}
-        self.ip_policy = _policy("ip", settings.rate_limit_ip)
-        self.device_policy = _policy("device", settings.rate_limit_device)
+        # Per client address, and per key (a device token; a user name for sign-ins).
+        self.ip_policy, self.device_policy = policies or (
+            policy_for("ip", settings.rate_limit_ip),
+            policy_for("device", settings.rate_limit_device),
+        )
         # Down while the counts' storage is unreachable, and the limits with it.
         self.health = DependencyHealth(
             logger,

@@ -49,6 +49,21 @@
     if (changes.length && announcer) announcer.textContent = changes.join(". ");
   }
 
+  // A stream refused for want of a session (its end was missed, say, while the laptop
+  // slept) would be retried for ever: ask for the page itself, and if the answer is the
+  // way to the sign-in page, go there.
+  var checking = false;
+  function checkStillSignedIn() {
+    if (checking || !window.fetch) return;
+    checking = true;
+    fetch(window.location.href, { method: "HEAD", redirect: "manual", cache: "no-store" })
+      .then(function (response) {
+        if (response.type === "opaqueredirect" || response.status === 401) window.location.reload();
+      })
+      .catch(function () {})
+      .then(function () { checking = false; });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     announceStatusChanges();
     // Tiles are replaced whole, in the grid or in a device page's tile box: watching
@@ -60,9 +75,19 @@
     refreshTimes();
     setInterval(refreshTimes, 1000);
     document.body.addEventListener("htmx:afterSwap", refreshTimes);
-    document.body.addEventListener("htmx:sseOpen", function () { setConnection("open", "Live"); });
+    document.body.addEventListener("htmx:sseOpen", function (event) {
+      setConnection("open", "Live");
+      // The server's last frame when this browser's session ends (signed out here or
+      // elsewhere, or by an admin): reloading meets the sign-in page.
+      var source = event.detail && event.detail.source;
+      if (source && !source.signedOutWatched) {
+        source.signedOutWatched = true;
+        source.addEventListener("signed-out", function () { window.location.reload(); });
+      }
+    });
     document.body.addEventListener("htmx:sseError", function () {
       setConnection("lost", "Reconnecting…");
+      checkStillSignedIn();
     });
   });
 })();
