@@ -28,6 +28,9 @@ for name in ("templates", "static", "migrations", "alembic.ini"):
 url = "sqlite:///" + sys.argv[2]
 upgrade(url)
 with TestClient(create_app(Settings(database_url=url))) as client:
+    login = client.get("/", follow_redirects=True)
+    assert login.status_code == 200 and "Sign in" in login.text, login.text[:300]
+with TestClient(create_app(Settings(database_url=url, public_dashboard=True))) as client:
     page = client.get("/")
     assert page.status_code == 200 and "No devices yet" in page.text, page.text[:300]
     script = client.get("/static/vendor/htmx.min.js")

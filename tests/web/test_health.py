@@ -79,7 +79,7 @@ def test_readyz_is_503_while_the_disk_is_full_and_200_once_writes_work(
     make_app: AppFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="app.telemetry")
-    app = make_app(clock=FakeClock(T0 + timedelta(hours=1)))
+    app = make_app(clock=FakeClock(T0 + timedelta(hours=1)), metrics_public=True)
     disk = FullDisk()
     disk.full = True
     event.listen(app.state.services.engine, "checkout", disk)
@@ -111,7 +111,12 @@ def test_readyz_is_503_while_the_disk_is_full_and_200_once_writes_work(
     assert len([m for m in messages if m.startswith("storing readings again")]) == 1
 
 
-def test_metrics_count_commits_values_and_refusals(client: TestClient) -> None:
+def test_metrics_count_commits_values_and_refusals(make_app: AppFactory) -> None:
+    with TestClient(make_app(metrics_public=True)) as client:
+        _count_commits_values_and_refusals(client)
+
+
+def _count_commits_values_and_refusals(client: TestClient) -> None:
     token = add_device(client.app, "greenhouse")  # type: ignore[arg-type]
     client.post(
         "/api/v1/measurements", json={"values": {"t": 1.0, "u": 2.0}}, headers=bearer(token)
