@@ -207,7 +207,8 @@ def start_server(
         port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRY_")}
     env["TELEMETRY_DATABASE_URL"] = f"sqlite:///{tmp_path / 't.db'}"
-    env["TELEMETRY_PUBLIC_DASHBOARD"] = "1"  # streams, not access, are tested here
+    # Streams, not access, are tested here.
+    env["TELEMETRY_PUBLIC_DASHBOARD"] = env["TELEMETRY_METRICS_PUBLIC"] = "1"
     env.update(environ)
     subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, cwd=tmp_path, check=True)
     process = subprocess.Popen(
