@@ -39,11 +39,12 @@ class FakeClock:
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     """Settings for tests: generous rate limits unless a test asks otherwise, and the
-    dashboard open without signing in, so that the tests of what it shows need no
+    dashboard and its metrics open without signing in, so that the tests of what it shows need no
     account; the tests of access (tests/web/test_access.py and others) turn it off."""
     values: dict[str, Any] = {
         "database_url": database_url,
         "public_dashboard": True,
+        "metrics_public": True,
         "rate_limit_device": "none",
         "rate_limit_ip": "none",
         "token_cache_seconds": 0,
