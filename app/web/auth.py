@@ -31,6 +31,19 @@ from app.web.deps import Services, bearer_token, services_of
 from app.web.errors import refusal
 
 SESSION_COOKIE = "telemetry_session"
+# The routes that answer without signing in (besides /static and the ingest routes,
+# which take device tokens); the README lists them, tests/web/test_access.py holds
+# every other route to it.
+PUBLIC_ROUTES = frozenset(
+    {
+        ("GET", "/login"),
+        ("POST", "/login"),
+        ("GET", "/setup"),
+        ("POST", "/setup"),
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

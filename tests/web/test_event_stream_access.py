@@ -1,0 +1,84 @@
+"""Live streams and sessions: a stream needs one, and ends with it, telling its page."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx2 as httpx
+import pytest
+
+from tests.factories import make_settings
+from tests.servers import LiveServer, run_live_server
+from tests.signing_in import Account, make_account
+
+
+@pytest.fixture
+def server(sqlite_url: str) -> Iterator[LiveServer]:
+    """A real server closed to strangers."""
+    settings = make_settings(sqlite_url, public_dashboard=False, refresh_interval=0.1)
+    with run_live_server(settings) as server:
+        yield server
+
+
+class Stream:
+    """An overview stream read in a thread: its bytes, and when it ended."""
+
+    def __init__(self, server: LiveServer, account: Account) -> None:
+        self.data = b""
+        self.ended_at = 0.0
+        self.status = 0
+        self._opened = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(server, account), daemon=True)
+        self._thread.start()
+        assert self._opened.wait(5), "the stream did not open"
+
+    def _read(self, server: LiveServer, account: Account) -> None:
+        url = server.url + "/events?topic=overview"
+        with httpx.stream("GET", url, cookies=account.cookies, timeout=10) as response:
+            self.status = response.status_code
+            self._opened.set()
+            for chunk in response.iter_raw():
+                self.data += chunk
+        self.ended_at = time.monotonic()
+
+    def join(self, timeout: float) -> bool:
+        """True once the stream has ended, waiting at most `timeout` s."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
+def test_a_stream_without_a_session_is_refused(server: LiveServer) -> None:
+    response = httpx.get(server.url + "/events?topic=overview")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_signing_out_ends_that_sessions_streams_at_once_and_tells_the_page(
+    server: LiveServer,
+) -> None:
+    maria = make_account(server.app, "maria")
+    other_tab = make_account(server.app, "jonas")
+    mine, theirs = Stream(server, maria), Stream(server, other_tab)
+    assert mine.status == theirs.status == 200
+    started = time.monotonic()
+    signed_out = httpx.post(
+        server.url + "/logout",
+        cookies=maria.cookies,
+        headers={"X-CSRF-Token": maria.csrf, "Origin": server.url},
+    )
+    assert signed_out.status_code == 303
+    assert mine.join(timeout=1.0), "the stream outlived its session by more than 1 s"
+    assert mine.ended_at - started < 1.0
+    assert mine.data.rstrip().endswith(b"event: signed-out\ndata: the session ended")
+    assert not theirs.join(timeout=0.3), "another user's stream ended too"
+    again = httpx.get(server.url + "/events?topic=overview", cookies=maria.cookies)
+    assert again.status_code == 401  # the tab cannot silently rejoin
+
+
+def test_streams_carry_only_the_shared_frames_whoever_watches(server: LiveServer) -> None:
+    maria = make_account(server.app, "maria", display_name="Maria <b>M</b>")
+    stream = Stream(server, maria)
+    time.sleep(0.3)
+    assert b"Maria" not in stream.data  # nothing about a user in a shared frame
