@@ -62,9 +62,22 @@ def page(browser: Any) -> Iterator[Any]:
     page.on("pageerror", lambda error: page.errors.append(str(error)))
     page.dialogs = []
     page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    watch_policy(page)
     yield page
     assert context.outside == [], "the page asked for something beyond this machine"
+    assert page.violations == [], "the Content-Security-Policy refused something"
     context.close()
+
+
+def watch_policy(page: Any) -> None:
+    """Record every Content-Security-Policy violation Chromium reports on `page`."""
+    page.violations = []
+
+    def on_console(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            page.violations.append(message.text)
+
+    page.on("console", on_console)
 
 
 def refuse_outside(context: Any, route: Any) -> None:

@@ -33,7 +33,7 @@ def test_a_posted_reading_appears_within_two_seconds_without_reload(
     post(server, token, temperature=23.7)
     started = time.monotonic()
     page.wait_for_function(
-        "document.querySelector(\"#tile-1 [data-quantity='temperature'] .number\")"
+        "() => document.querySelector(\"#tile-1 [data-quantity='temperature'] .number\")"
         ".textContent === '23.7'",
         timeout=2000,
     )
@@ -77,7 +77,7 @@ def test_after_a_server_restart_the_page_reconnects_and_shows_current_values(
     with run_live_server(settings, port=port) as second:
         post(second, token, temperature=31.5)  # what the page must show once back
         page.wait_for_function(
-            "document.querySelector(\"#tile-1 [data-quantity='temperature'] .number\")"
+            "() => document.querySelector(\"#tile-1 [data-quantity='temperature'] .number\")"
             ".textContent === '31.5'",
             timeout=20000,
         )
@@ -94,7 +94,7 @@ def test_a_hostile_device_name_is_shown_as_text_and_runs_nothing(
     page.wait_for_selector("#connection[data-state='open']")
     post(server, token, temperature=21.0)  # and through a live update too
     page.wait_for_function(
-        "document.querySelector(\"#tile-1 [data-quantity='temperature'] .number\")"
+        "() => document.querySelector(\"#tile-1 [data-quantity='temperature'] .number\")"
         ".textContent === '21.0'",
         timeout=3000,
     )
@@ -112,7 +112,7 @@ def test_the_device_page_draws_a_chart_per_quantity(page: Any, server: LiveServe
     post_reading(server, token, temperature=20.0, humidity=55.0)
     page.goto(server.url + "/devices/greenhouse?range=1h")
     page.wait_for_selector("#connection[data-state='open']")
-    page.wait_for_function("document.querySelectorAll(\".plot[data-state='drawn']\").length == 2")
+    page.wait_for_function("() => document.querySelectorAll(\".plot[data-state='drawn']\").length == 2")
     assert page.locator(".chart canvas").count() == 2
     headings = page.locator(".chart h2").all_text_contents()
     assert headings == ["Humidity (%RH)", "Temperature (°C)"]
@@ -161,7 +161,7 @@ def test_the_csv_link_asks_for_exactly_what_the_chart_drew(
 
 def chart_settled(page: Any, readings: int) -> None:
     """Wait until the page's charts hold `readings` readings in all."""
-    page.wait_for_function(f"window.chartCounts() === {readings}", timeout=10_000)
+    page.wait_for_function(f"() => window.chartCounts() === {readings}", timeout=10_000)
 
 
 def test_the_live_chart_agrees_with_the_history_and_a_replay_changes_nothing(

@@ -52,7 +52,7 @@ def drawn(page: Any, url: str) -> None:
     page.goto(url)
     page.wait_for_selector("#connection[data-state='open']")
     page.wait_for_function(
-        "[...document.querySelectorAll('.plot')].every(p => p.dataset.state === 'drawn')"
+        "() => [...document.querySelectorAll('.plot')].every(p => p.dataset.state === 'drawn')"
     )
 
 
@@ -216,7 +216,7 @@ def test_charts_are_readable_in_dark_mode_and_follow_a_change_of_scheme(
         assert contrast(dark[part], dark["card"]) >= 4.5, part
     page.emulate_media(color_scheme="light")
     page.wait_for_function(
-        "(() => { const u = document.querySelector('.plot').chart;"
+        "() => (() => { const u = document.querySelector('.plot').chart;"
         " return u.axes[1].stroke(u, 1) === getComputedStyle(document.documentElement)"
         ".getPropertyValue('--muted').trim(); })()"
     )
@@ -244,7 +244,7 @@ def test_temperature_in_fahrenheit_everywhere_it_is_shown_and_kept(
     labels = [label["text"] for label in page.evaluate("window.chartAxisBoxes()")[0]["labels"]]
     assert all(60 < float(text) < 80 for text in labels), labels
     post_reading(server, token, temperature=25.0)  # a live update arrives in °F
-    page.wait_for_function(f"document.querySelector(\"{number}\").textContent === '77.0'")
+    page.wait_for_function(f"() => document.querySelector(\"{number}\").textContent === '77.0'")
     page.reload()
     page.wait_for_selector(".plot[data-state='drawn']")
     assert page.locator(number).text_content() == "77.0"

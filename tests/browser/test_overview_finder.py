@@ -84,14 +84,14 @@ def test_typing_narrows_the_tiles_and_the_count_as_you_type(
     assert page.evaluate("document.activeElement.id") == "finder-q"
     page.keyboard.type("GREEN")
     page.wait_for_function(
-        "document.getElementById('finder-count').textContent === '2 of 200 devices'"
+        "() => document.getElementById('finder-count').textContent === '2 of 200 devices'"
     )
     assert visible_names(page) == ["Greenhouse-North", "greenhouse-south"]
     page.keyboard.type("house-s")
     assert visible_names(page) == ["greenhouse-south"]
     assert count(page) == "1 of 200 devices"
     page.wait_for_function(
-        "document.getElementById('finder-announcer').textContent === '1 of 200 devices'"
+        "() => document.getElementById('finder-announcer').textContent === '1 of 200 devices'"
     )
     page.keyboard.press("Escape")
     assert len(visible_names(page)) == FLEET
@@ -140,7 +140,7 @@ def test_sorted_by_status_an_offline_device_comes_before_a_live_one_and_moves_li
     # The live one falls silent: its tile is replaced, and moves up among the offline.
     clock.advance(OFFLINE_AFTER)
     page.wait_for_function(
-        "[...document.querySelectorAll('#grid > article.tile')].slice(0, 2)"
+        "() => [...document.querySelectorAll('#grid > article.tile')].slice(0, 2)"
         ".map(t => t.dataset.name).join() === 'garage,greenhouse-south'",
         timeout=5000,
     )
@@ -156,14 +156,14 @@ def test_while_filtered_tiles_keep_updating_and_hidden_ones_stay_hidden(
     post_reading(server, tokens["Greenhouse-North"], temperature=22.5)
     north = tile_of(page, "Greenhouse-North")
     page.wait_for_function(
-        "document.querySelector(\"article[data-name='Greenhouse-North'] .number\")"
+        "() => document.querySelector(\"article[data-name='Greenhouse-North'] .number\")"
         "?.textContent === '22.5'",
         timeout=3000,
     )
     assert north.is_visible()
     post_reading(server, tokens["pi-007"], temperature=30.5)
     page.wait_for_function(
-        "document.querySelector(\"article[data-name='pi-007'] .number\")?.textContent === '30.5'",
+        "() => document.querySelector(\"article[data-name='pi-007'] .number\")?.textContent === '30.5'",
         timeout=3000,
     )
     assert tile_of(page, "pi-007").is_hidden()  # replaced by the stream, still filtered out
@@ -171,7 +171,7 @@ def test_while_filtered_tiles_keep_updating_and_hidden_ones_stay_hidden(
     # A device the hub has not seen: the whole grid is swapped in, and filtered again.
     post(server, add_device(server.app, "greenhouse-east"), temperature=19.0)
     page.wait_for_function(
-        "document.getElementById('finder-count').textContent === '3 of 201 devices'",
+        "() => document.getElementById('finder-count').textContent === '3 of 201 devices'",
         timeout=5000,
     )
     assert visible_names(page) == ["greenhouse-east", "Greenhouse-North", "greenhouse-south"]

@@ -87,7 +87,7 @@ def test_a_focused_tile_keeps_the_focus_when_a_reading_replaces_it(
     page.focus("#tile-1 h2 a")  # a keyboard user on their way to the device's page
     post_reading(server, token, temperature=21.0)
     page.wait_for_function(
-        "document.querySelector(\"#tile-1 [data-quantity='temperature'] .number\")"
+        "() => document.querySelector(\"#tile-1 [data-quantity='temperature'] .number\")"
         ".textContent === '21.0'"
     )
     assert page.evaluate("document.activeElement.closest('article')?.id") == "tile-1"
