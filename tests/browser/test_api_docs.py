@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from tests.browser.conftest import watch_policy
 from tests.factories import make_settings
 from tests.servers import LiveServer, run_live_server
 
@@ -47,6 +48,7 @@ def offline_page(browser: Any, server: LiveServer) -> Iterator[Any]:
 
     page.route("**/*", route)
     page.on("pageerror", lambda error: page.errors.append(str(error)))
+    watch_policy(page)
     page.on("response", lambda r: r.status >= 400 and page.failed.append(f"{r.status} {r.url}"))
     yield page
     context.close()
@@ -67,3 +69,4 @@ def test_the_api_documentation_shows_its_operations_without_internet(
     assert page.outside == [], "the page asked for something beyond the server"
     assert page.failed == []
     assert page.errors == []
+    assert page.violations == [], "the Content-Security-Policy refused something"

@@ -112,7 +112,9 @@ def test_the_device_page_draws_a_chart_per_quantity(page: Any, server: LiveServe
     post_reading(server, token, temperature=20.0, humidity=55.0)
     page.goto(server.url + "/devices/greenhouse?range=1h")
     page.wait_for_selector("#connection[data-state='open']")
-    page.wait_for_function("() => document.querySelectorAll(\".plot[data-state='drawn']\").length == 2")
+    page.wait_for_function(
+        "() => document.querySelectorAll(\".plot[data-state='drawn']\").length == 2"
+    )
     assert page.locator(".chart canvas").count() == 2
     headings = page.locator(".chart h2").all_text_contents()
     assert headings == ["Humidity (%RH)", "Temperature (°C)"]

@@ -163,7 +163,8 @@ def test_while_filtered_tiles_keep_updating_and_hidden_ones_stay_hidden(
     assert north.is_visible()
     post_reading(server, tokens["pi-007"], temperature=30.5)
     page.wait_for_function(
-        "() => document.querySelector(\"article[data-name='pi-007'] .number\")?.textContent === '30.5'",
+        "() => document.querySelector(\"article[data-name='pi-007'] .number\")"
+        "?.textContent === '30.5'",
         timeout=3000,
     )
     assert tile_of(page, "pi-007").is_hidden()  # replaced by the stream, still filtered out
