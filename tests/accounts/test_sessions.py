@@ -145,4 +145,5 @@ def test_prune_deletes_only_expired_sessions(accounts: Accounts, clock: FakeCloc
     fresh, _ = _signed_in(accounts, "jonas")
     clock.advance(timedelta(days=2).total_seconds())
     assert accounts.sessions.prune() == 1
+    assert accounts.sessions.lookup(old) is None
     assert accounts.sessions.lookup(fresh) is not None
