@@ -32,7 +32,7 @@ def private_server(sqlite_url: str) -> Iterator[LiveServer]:
 
 def _routes(server: LiveServer) -> list[tuple[str, str]]:
     """Every (method, path) the app routes, path parameters filled in."""
-    routes = []
+    routes: list[tuple[str, str]] = []
     for route in iter_route_contexts(server.app.routes):  # included routers too
         if route.path is None or route.methods is None:
             continue  # the /static mount
