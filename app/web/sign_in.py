@@ -28,6 +28,7 @@ from app.accounts import (
     UserError,
 )
 from app.config import Settings
+from app.db import StorageUnavailable
 from app.web.auth import (
     SESSION_COOKIE,
     SignedInPage,
@@ -59,6 +60,13 @@ def login_limiter(settings: Settings) -> RateLimiter:
     )
 
 
+NO_USERS = (
+    "No user exists yet. Create the first admin with the setup address that "
+    "`telemetry serve` printed when it started, or on the server: "
+    "`telemetry user add NAME --admin`."
+)
+
+
 def _login_page(
     request: Request,
     *,
@@ -67,9 +75,16 @@ def _login_page(
     error: str = "",
     status: int = 200,
     headers: dict[str, str] | None = None,
+    notice: str = "",
 ) -> HTMLResponse:
     html = render_page(
-        request, "login.html", next_page=next_page, name=name, error=error, title="Sign in"
+        request,
+        "login.html",
+        next_page=next_page,
+        name=name,
+        error=error,
+        notice=notice,
+        title="Sign in",
     )
     return HTMLResponse(html, status_code=status, headers=headers)
 
@@ -99,7 +114,12 @@ async def login_form(
     target = safe_next(next_page)
     if await identify(request, tokens=False) is not None:
         return RedirectResponse(root_path(request) + target, status_code=303)
-    return _login_page(request, next_page=target)
+    services = services_of(request)
+    try:
+        nobody = await services.accounts.run(services.accounts.users.count) == 0
+    except StorageUnavailable:
+        nobody = False
+    return _login_page(request, next_page=target, notice=NO_USERS if nobody else "")
 
 
 @router.post("/login", response_class=HTMLResponse)

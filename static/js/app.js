@@ -53,6 +53,9 @@
   // slept) would be retried for ever: ask for the page itself, and if the answer is the
   // way to the sign-in page, go there.
   var checking = false;
+  var leaving = false;
+  window.addEventListener("beforeunload", function () { leaving = true; });
+  window.addEventListener("pageshow", function () { leaving = false; });
   function checkStillSignedIn() {
     if (checking || !window.fetch) return;
     checking = true;
@@ -82,7 +85,10 @@
       var source = event.detail && event.detail.source;
       if (source && !source.signedOutWatched) {
         source.signedOutWatched = true;
-        source.addEventListener("signed-out", function () { window.location.reload(); });
+        source.addEventListener("signed-out", function () {
+          // Not when this tab is already leaving (its own "Sign out" is under way).
+          if (!leaving) window.location.reload();
+        });
       }
     });
     document.body.addEventListener("htmx:sseError", function () {

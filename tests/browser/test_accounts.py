@@ -1,0 +1,126 @@
+"""Accounts as people meet them in Chromium: the first admin, signing in and out, and
+the pages a viewer may not open. Each user is a browser context of their own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from app.accounts import CLI
+from tests.browser.conftest import FAST, refuse_outside, watch_policy
+from tests.factories import add_device, make_settings
+from tests.servers import LiveServer, run_live_server
+from tests.signing_in import PASSWORD
+
+
+@pytest.fixture
+def server(sqlite_url: str) -> Iterator[LiveServer]:
+    """A real server closed to strangers, as it runs by default."""
+    settings = make_settings(sqlite_url, public_dashboard=False, **FAST)
+    with run_live_server(settings) as live:
+        yield live
+
+
+class People:
+    """Browser contexts, one per person, each refusing the world beyond loopback."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+        self._contexts: list[Any] = []
+        self.pages: list[Any] = []
+
+    def context(self) -> Any:
+        """A new person: a browser context of their own (cookies, storage)."""
+        context = self._browser.new_context(viewport={"width": 1000, "height": 800})
+        context.outside = []
+        context.route("**/*", lambda route: refuse_outside(context, route))
+        self._contexts.append(context)
+        return context
+
+    def tab(self, context: Any) -> Any:
+        """A new tab of that person, watched for script errors and policy violations."""
+        page = context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda error: page.errors.append(str(error)))
+        watch_policy(page)
+        self.pages.append(page)
+        return page
+
+    def close(self) -> None:
+        """Check nothing went wrong in any tab, then close every context."""
+        for page in self.pages:
+            assert page.errors == [], page.errors
+            assert page.violations == [], page.violations
+        for context in self._contexts:
+            assert context.outside == []
+            context.close()
+
+
+@pytest.fixture
+def people(browser: Any) -> Iterator[People]:
+    """Separate people in one Chromium."""
+    crowd = People(browser)
+    yield crowd
+    crowd.close()
+
+
+def sign_in(page: Any, server: LiveServer, name: str, password: str = PASSWORD) -> None:
+    """Fill in the sign-in form the page shows and send it."""
+    page.fill("#username", name)
+    page.fill("#password", password)
+    page.click("form.auth-form button[type=submit]")
+
+
+def test_the_first_admin_is_created_through_the_setup_address(
+    people: People, server: LiveServer
+) -> None:
+    page = people.tab(people.context())
+    page.goto(server.url + "/")
+    assert page.url.startswith(server.url + "/login")
+    assert "No user exists yet" in page.locator("main").inner_text()
+    code = server.app.state.services.accounts.first_run.issue_code()
+    page.goto(f"{server.url}/setup?code={code}")
+    page.fill("#username", "boss")
+    page.fill("#display_name", "Ada <Admin>")
+    page.fill("#password", PASSWORD)
+    page.fill("#password_again", PASSWORD)
+    page.click("form.auth-form button[type=submit]")
+    page.wait_for_url(server.url + "/")
+    assert page.locator(".user-menu summary").inner_text() == "Ada <Admin>"
+    page.goto(f"{server.url}/setup?code={code}")
+    assert "Setup closed" in page.locator("h1").inner_text()
+
+
+def test_a_viewer_signs_in_after_a_wrong_password_and_signs_out(
+    people: People, server: LiveServer
+) -> None:
+    server.app.state.services.accounts.users.add("maria", PASSWORD, actor=CLI)
+    add_device(server.app, "greenhouse")
+    page = people.tab(people.context())
+    page.goto(server.url + "/devices/greenhouse?range=7d")
+    sign_in(page, server, "maria", "not my password")
+    assert page.locator("#login-error").inner_text() == "Wrong name or password."
+    assert page.locator("#username").input_value() == "maria"
+    sign_in(page, server, "maria")
+    page.wait_for_url(server.url + "/devices/greenhouse?range=7d")
+    page.wait_for_selector("#connection[data-state='open']")
+    page.click(".user-menu summary")
+    page.click(".user-menu button[type=submit]")
+    page.wait_for_url(server.url + "/login")
+    page.goto(server.url + "/")
+    assert page.url.startswith(server.url + "/login")
+
+
+def test_a_viewer_meets_a_refusal_page_on_admin_pages(people: People, server: LiveServer) -> None:
+    server.app.state.services.accounts.users.add("maria", PASSWORD, actor=CLI)
+    page = people.tab(people.context())
+    page.goto(server.url + "/login")
+    sign_in(page, server, "maria")
+    page.wait_for_url(server.url + "/")
+    assert page.locator(".user-menu nav").count() == 0  # no admin links for a viewer
+    for path in ("/admin/devices", "/admin/users", "/admin/audit"):
+        response = page.goto(server.url + path)
+        assert response.status == 403, path
+        assert page.locator("h1").inner_text() == "Not allowed"
