@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import httpx2 as httpx
 import pytest
 
-from tests.factories import make_settings
-from tests.servers import LiveServer, run_live_server
+from tests.factories import add_device, make_settings
+from tests.servers import LiveServer, post_reading, run_live_server
 from tests.signing_in import Account, make_account
 
 
@@ -82,3 +82,17 @@ def test_streams_carry_only_the_shared_frames_whoever_watches(server: LiveServer
     stream = Stream(server, maria)
     time.sleep(0.3)
     assert b"Maria" not in stream.data  # nothing about a user in a shared frame
+
+
+def test_a_device_name_with_markup_is_escaped_in_live_frames(server: LiveServer) -> None:
+    name = '<img src=x onerror="alert(1)">'
+    token = add_device(server.app, name)
+    maria = make_account(server.app, "maria")
+    stream = Stream(server, maria)
+    post_reading(server, token, temperature=20.0)
+    deadline = time.monotonic() + 5
+    while b"tile-" not in stream.data.split(b"event: grid", 1)[-1]:
+        assert time.monotonic() < deadline, "no tile frame came"
+        time.sleep(0.05)
+    assert name.encode() not in stream.data
+    assert b"&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in stream.data
