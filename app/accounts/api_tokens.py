@@ -112,7 +112,7 @@ class ApiTokens:
             found = session.execute(query).first()
             if found is None:
                 return None
-            row, user = found.tuple()
+            row, user = found
             if user.disabled:
                 return None
             if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:

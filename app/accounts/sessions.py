@@ -109,7 +109,7 @@ class Sessions:
             found = session.execute(query).first()
             if found is None:
                 return None
-            row, user = found.tuple()
+            row, user = found
             expires_at = self.lifetime.expires_at(row.created_at, row.last_seen_at)
             if expires_at <= now or user.disabled:
                 return None
@@ -144,7 +144,7 @@ class Sessions:
             ).first()
             if found is None:
                 return None
-            row, name = found.tuple()
+            row, name = found
             info = self._info(row)
             session.delete(row)
             audit.record(session, now, audit.SESSION_ENDED, actor, name, row.user_agent[:100])
