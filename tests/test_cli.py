@@ -156,7 +156,7 @@ def subcommands(parser: argparse.ArgumentParser, prefix: str = "") -> list[str]:
     return found
 
 
-def test_top_level_help_lists_every_command_and_device_action(
+def test_top_level_help_lists_every_command_and_every_device_and_user_action(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with pytest.raises(SystemExit) as exited:
@@ -165,6 +165,13 @@ def test_top_level_help_lists_every_command_and_device_action(
     text = capsys.readouterr().out
     paths = subcommands(build_parser())
     assert {"device add", "device rotate", "import", "serve"} <= set(paths)
+    assert {
+        f"user {action}"
+        for action in (
+            "add", "list", "passwd", "role", "disable", "enable", "remove",
+            "token", "tokens", "token-revoke",
+        )
+    } <= set(paths)  # fmt: skip
     lines = text.splitlines()
     for path in paths:
         (line,) = [line for line in lines if line.strip().startswith(path + " ")]

@@ -1,8 +1,10 @@
-"""The `telemetry` command: serve, migrate, manage devices, import readings, show settings.
+"""The `telemetry` command: serve, migrate, manage devices and users, import readings,
+show settings.
 
 Inside: parser.py (the table of commands and the parser built from it), commands.py
-(what a command is), serving.py, schema.py, devices.py, readings.py, configuration.py
-(the commands), tables.py (how lists are printed).
+(what a command is); the commands in serving.py, schema.py, devices.py, users.py,
+tokens.py, readings.py, configuration.py; and what they share: accounts.py (the
+accounts context opened), passwords.py (reading a new one), tables.py (printing lists).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from app import schema_migrations
+from app.accounts import UserError, UserNotFound
 from app.cli.commands import CommandError, Handler
 from app.cli.parser import build_parser
 from app.config import Settings, SettingsError
@@ -40,7 +43,10 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     handler: Handler = args.handler
     try:
         return handler(settings, args)
-    except (DeviceError, CommandError) as exc:
+    except UserNotFound as exc:
+        print(f"telemetry: {exc}: `telemetry user list` lists the users", file=sys.stderr)
+        return 1
+    except (DeviceError, UserError, CommandError) as exc:
         print(f"telemetry: {exc}", file=sys.stderr)
         return 1
     except schema_migrations.MigrationRefused as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from app import csv_import
@@ -13,6 +14,7 @@ from app.cli.devices import DEVICE_ACTIONS
 from app.cli.readings import cmd_import
 from app.cli.schema import cmd_migrate
 from app.cli.serving import add_serve_arguments, cmd_serve
+from app.cli.users import USER_ACTIONS
 
 COMMANDS = (
     Command("serve", "migrate the database, then run the server", cmd_serve, add_serve_arguments),
@@ -45,12 +47,26 @@ def add_command(
     )
     command.arguments(sub)
     sub.set_defaults(handler=command.handler)
-    usage = re.sub(r"\s*\[[^]]*\]", "", sub.format_usage()).split(maxsplit=2)[2]
-    return usage.strip()
+    # "usage: telemetry user add [-h] [--admin] ... NAME", wrapped at the terminal's width.
+    words = re.sub(r"\s*\[[^]]*\]", "", sub.format_usage()).split()
+    return " ".join(words[2:])
+
+
+def _add_group(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    description: str,
+    actions: Sequence[Command],
+) -> list[tuple[str, str]]:
+    """Add `name ACTION` for each of `actions`; returns their usages and summaries."""
+    names = ", ".join(action.name for action in actions)
+    group = commands.add_parser(name, description=f"{description}: {names}.")
+    subcommands = group.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
+    return [(add_command(subcommands, action, listed=True), action.summary) for action in actions]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for `telemetry`; its help lists every command and device action."""
+    """The argument parser for `telemetry`; its help lists every command and action."""
     parser = argparse.ArgumentParser(
         prog="telemetry",
         description="Self-hosted IoT telemetry server. Settings come from TELEMETRY_* "
@@ -63,11 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     listed = [
         (add_command(commands, command, listed=False), command.summary) for command in COMMANDS
     ]
-    names = ", ".join(action.name for action in DEVICE_ACTIONS)
-    device = commands.add_parser("device", description=f"Manage devices: {names}.")
-    actions = device.add_subparsers(dest="device_command", required=True, metavar="ACTION")
-    listed[-1:-1] = [  # after config, before import: the file's data needs a device first
-        (add_command(actions, action, listed=True), action.summary) for action in DEVICE_ACTIONS
+    # After config, before import: the file's data needs a device first.
+    listed[-1:-1] = [
+        *_add_group(commands, "device", "Manage devices", DEVICE_ACTIONS),
+        *_add_group(commands, "user", "Manage users and their personal API tokens", USER_ACTIONS),
     ]
     width = max(len(usage) for usage, _ in listed) + 2
     parser.epilog = "commands:\n" + "\n".join(
