@@ -2,7 +2,8 @@
 """Development tasks, with nothing but Python 3.11+ installed.
 
     python3 dev.py serve [ARGS]   install into .venv, migrate and run the server
-                                  (ARGS go to `telemetry serve`)
+                                  (ARGS go to `telemetry serve`); while no user exists,
+                                  it first prints the address that creates the first admin
     python3 dev.py check          install with dev tools; format check, lint, types, imports, tests
     python3 dev.py test [ARGS]    only the tests (ARGS go to pytest)
     python3 dev.py fmt            format and fix what ruff can fix

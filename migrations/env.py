@@ -7,7 +7,8 @@ import os
 
 from alembic import context
 
-import app.accounts.models  # noqa: F401  (registers the tables on Base.metadata)
+# Imported for what importing does: the models register their tables on Base.metadata.
+import app.accounts.models
 import app.telemetry.models  # noqa: F401
 from app.config import Settings
 from app.db import Base, create_db_engine

@@ -156,7 +156,7 @@ def subcommands(parser: argparse.ArgumentParser, prefix: str = "") -> list[str]:
     return found
 
 
-def test_top_level_help_lists_every_command_and_device_action(
+def test_top_level_help_lists_every_command_and_every_device_and_user_action(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with pytest.raises(SystemExit) as exited:
@@ -165,6 +165,13 @@ def test_top_level_help_lists_every_command_and_device_action(
     text = capsys.readouterr().out
     paths = subcommands(build_parser())
     assert {"device add", "device rotate", "import", "serve"} <= set(paths)
+    assert {
+        f"user {action}"
+        for action in (
+            "add", "list", "passwd", "role", "disable", "enable", "remove",
+            "token", "tokens", "token-revoke",
+        )
+    } <= set(paths)  # fmt: skip
     lines = text.splitlines()
     for path in paths:
         (line,) = [line for line in lines if line.strip().startswith(path + " ")]
@@ -176,6 +183,8 @@ def test_the_help_as_a_user_runs_it(tmp_path: Path) -> None:
     result = run(tmp_path, "--help")
     assert result.returncode == 0
     assert "device rotate NAME" in result.stdout and "import DEVICE FILE.csv" in result.stdout
+    assert "user role NAME admin|viewer" in result.stdout
+    assert "user token-revoke NAME TOKEN_PREFIX" in result.stdout
 
 
 def test_a_bad_setting_exits_78_naming_it(tmp_path: Path) -> None:
@@ -244,6 +253,9 @@ def test_serve_migrates_serves_and_stops_promptly_on_sigterm(tmp_path: Path) -> 
         output = server.stdout.read() if server.stdout else ""
         # The migration it ran, said once; none of Alembic's own chatter.
         assert output.count("migrated the database") == 1, output
+        # No user yet: the address that creates the first admin, printed and logged.
+        assert "No user exists yet" in output, output
+        assert output.count(f"http://127.0.0.1:{port}/setup?code=") == 2, output
         assert "Context impl" not in output and "non-transactional DDL" not in output, output
     finally:
         if server.poll() is None:

@@ -83,13 +83,12 @@ class ApiTokens:
         now = self._clock()
         with translate_storage_errors(), self._sessions.begin() as session:
             user = _user(session, user_name)
-            rows = list(
-                session.scalars(
-                    select(ApiToken).where(
-                        ApiToken.user_id == user.id, ApiToken.prefix.startswith(prefix)
-                    )
-                )
+            # LIKE would read the token's `_` as "any character", and in SQLite it ignores
+            # case: escape it, and keep only the rows whose prefix matches exactly.
+            query = select(ApiToken).where(
+                ApiToken.user_id == user.id, ApiToken.prefix.startswith(prefix, autoescape=True)
             )
+            rows = [row for row in session.scalars(query) if row.prefix.startswith(prefix)]
             if not prefix or not rows:
                 raise UserError(f"{user.name!r} has no token starting with {prefix!r}")
             if len(rows) > 1:
