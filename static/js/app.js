@@ -59,7 +59,7 @@
   function checkStillSignedIn() {
     if (checking || !window.fetch) return;
     checking = true;
-    fetch(window.location.href, { method: "HEAD", redirect: "manual", cache: "no-store" })
+    fetch(window.location.href, { redirect: "manual", cache: "no-store" })
       .then(function (response) {
         if (response.type === "opaqueredirect" || response.status === 401) window.location.reload();
       })
