@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import httpx2 as httpx
 import pytest
 
+from app.accounts import CLI
+from app.web import housekeeping
 from tests.factories import add_device, make_settings
 from tests.servers import LiveServer, post_reading, run_live_server
 from tests.signing_in import Account, make_account
@@ -96,3 +98,18 @@ def test_a_device_name_with_markup_is_escaped_in_live_frames(server: LiveServer)
         time.sleep(0.05)
     assert name.encode() not in stream.data
     assert b"&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in stream.data
+
+
+def test_a_session_ended_where_the_bus_does_not_reach_ends_its_streams_at_the_recheck(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `telemetry user disable` runs in another process: only the database hears of it.
+    monkeypatch.setattr(housekeeping, "SESSION_RECHECK", 0.2)
+    settings = make_settings(sqlite_url, public_dashboard=False)
+    with run_live_server(settings) as server:
+        make_account(server.app, "boss", role="admin")
+        maria = make_account(server.app, "maria")
+        stream = Stream(server, maria)
+        server.app.state.services.accounts.users.update("maria", actor=CLI, disabled=True)
+        assert stream.join(timeout=2.0), "the stream outlived its session"
+        assert stream.data.rstrip().endswith(b"event: signed-out\ndata: the session ended")
