@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from app.accounts import CLI, DEVICE_ADDED, DEVICE_CHANGED, DEVICE_REVOKED
+from app.cli.accounts import open_accounts
 from app.cli.commands import Command
 from app.cli.schema import migrate
 from app.cli.tables import format_time, print_table
@@ -20,9 +22,16 @@ def open_devices(settings: Settings) -> Devices:
     )
 
 
+def _audit(settings: Settings, action: str, device: str, detail: str = "") -> None:
+    """Write the change to the audit log, with `cli` as who made it."""
+    with open_accounts(settings) as accounts:
+        accounts.audit.add(action, CLI, device, detail)
+
+
 def cmd_device_add(settings: Settings, args: argparse.Namespace) -> int:
     """Register a device and print its token once, alone on the last line."""
     device, token = open_devices(settings).add(args.name)
+    _audit(settings, DEVICE_ADDED, device.name)
     print(f"Added device {device.name!r}. Its token is shown only this once; store it now:")
     print(token)
     return 0
@@ -31,6 +40,7 @@ def cmd_device_add(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_device_rotate(settings: Settings, args: argparse.Namespace) -> int:
     """Give a device a new token; the old one stops working."""
     token = open_devices(settings).rotate_token(args.name)
+    _audit(settings, DEVICE_CHANGED, args.name, "new token")
     print(
         f"New token for {args.name!r}; running servers refuse the old one within "
         f"{settings.token_cache_seconds:g} s (TELEMETRY_TOKEN_CACHE_SECONDS). Store it now:"
@@ -42,6 +52,7 @@ def cmd_device_rotate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_device_revoke(settings: Settings, args: argparse.Namespace) -> int:
     """Stop a device's token from working; its data stays."""
     device = open_devices(settings).revoke(args.name)
+    _audit(settings, DEVICE_REVOKED, device.name)
     print(
         f"Revoked device {device.name!r}; running servers refuse its token within "
         f"{settings.token_cache_seconds:g} s. Its readings are kept; "

@@ -247,3 +247,17 @@ def test_every_change_is_in_the_audit_log_as_done_from_the_command_line(
         ("user changed", "ben", "cli"),
         ("user removed", "ben", "cli"),
     ]
+
+
+
+def test_device_changes_made_from_the_shell_are_in_the_audit_log(
+    telemetry: Telemetry, accounts: Accounts
+) -> None:
+    for action in ("add", "rotate", "revoke"):
+        assert telemetry("device", action, "greenhouse").status == 0
+    log = accounts.audit.page(limit=5)
+    assert [(e.action, e.actor, e.subject) for e in log] == [
+        ("device revoked", "cli", "greenhouse"),
+        ("device changed", "cli", "greenhouse"),
+        ("device added", "cli", "greenhouse"),
+    ]
