@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PUBLIC = {
     # devices
     "DEVICE_NAME_MAX",
+    "DeviceDeleted",
     "DeviceError",
+    "DeviceNameTaken",
     "DeviceNotFound",
     "DeviceRef",
     "DeviceState",
