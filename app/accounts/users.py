@@ -45,6 +45,10 @@ class UserNotFound(UserError):
     """No user has that name."""
 
 
+class UserConflict(UserError):
+    """Refused by the state of things, not by the values: a name taken, the last admin."""
+
+
 @dataclass(frozen=True, slots=True)
 class UserInfo:
     """A user as the rest of the server sees it (never with the password hash)."""
@@ -148,7 +152,7 @@ class Users:
                 audit.record(db, now, audit.USER_ADDED, actor, name, f"role {role}")
                 return user_info(user)
         except IntegrityError:
-            raise UserError(f"a user named {name!r} already exists") from None
+            raise UserConflict(f"a user named {name!r} already exists") from None
 
     def list(self) -> Sequence[UserInfo]:
         """Every user, in name order."""
@@ -259,7 +263,7 @@ class Users:
             .where(User.role == "admin", User.disabled.is_(False), User.id != user.id)
         )
         if not others:
-            raise UserError(
+            raise UserConflict(
                 f"{user.name!r} is the only active admin: make another user admin first"
             )
 
