@@ -47,6 +47,7 @@ from app.accounts.users import (
     UserInfo,
     UserNotFound,
     Users,
+    check_new_password,
     check_role,
     check_user_name,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "UserError",
     "UserInfo",
     "UserNotFound",
+    "check_new_password",
     "check_role",
     "check_user_name",
     "looks_like_personal_token",

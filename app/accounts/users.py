@@ -134,7 +134,7 @@ class Users:
         """Create a user (blocking: hashes the password); UserError when refused."""
         name = check_user_name(raw_name)
         display = check_display_name(display_name, name)
-        _check_password(password, name)
+        check_new_password(password, name)
         password_hash = hash_password(password)
         now = self._clock()
         user = User(
@@ -173,7 +173,7 @@ class Users:
     def set_password(self, raw_name: str, password: str, *, actor: Actor) -> UserInfo:
         """Give a user a new password (blocking); their sessions end."""
         name = check_user_name(raw_name)
-        _check_password(password, name)
+        check_new_password(password, name)
         password_hash = hash_password(password)
         now = self._clock()
         with translate_storage_errors(), self._sessions.begin() as session:
@@ -272,7 +272,8 @@ class Users:
         return nullcontext(session) if session is not None else self._sessions.begin()
 
 
-def _check_password(password: str, name: str) -> None:
+def check_new_password(password: str, name: str) -> None:
+    """Refuse, with UserError, a password that user `name` may not have."""
     try:
         check_password(password, name)
     except PasswordRejected as exc:
