@@ -33,7 +33,12 @@ from __future__ import annotations
 
 from app.db import StorageUnavailable
 from app.telemetry.clock import Clock, utc_now
-from app.telemetry.device_names import DeviceError, DeviceNameTaken, normalize_device_name
+from app.telemetry.device_names import (
+    DEVICE_NAME_RULE,
+    DeviceError,
+    DeviceNameTaken,
+    normalize_device_name,
+)
 from app.telemetry.device_rows import DeviceDeleted
 from app.telemetry.device_states import DeviceState, MinuteTotal, QuantityState
 from app.telemetry.devices import DeviceNotFound, DeviceRef, Devices, DeviceSummary, LatestValue
@@ -68,6 +73,7 @@ from app.telemetry.writing.writer import WriterStats
 
 __all__ = [
     "DEVICE_NAME_MAX",
+    "DEVICE_NAME_RULE",
     "EARLIEST_MEASURED_AT",
     "KNOWN_QUANTITIES",
     "OLDER_THAN_RETENTION",
