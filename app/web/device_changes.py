@@ -36,6 +36,7 @@ async def rename_device(
 ) -> DeviceSummary:
     """Give a device another name; its tile and page follow at once."""
     ref = await run_in_threadpool(services.devices.ref, existing_name(name))
+    await show_new_devices(services)  # added elsewhere a moment ago: its tile follows too
     device = await run_in_threadpool(services.devices.rename, ref.name, new_name)
     if device.name != ref.name:
         await _audit(services, DEVICE_CHANGED, actor, device.name, f"renamed from {ref.name!r}")
@@ -67,6 +68,7 @@ async def reading_count(services: Services, name: str) -> tuple[str, int]:
 async def delete_device(services: Services, name: str, actor: Actor) -> DeviceDeleted:
     """Delete the device with all its data; it leaves the overview at once."""
     ref = await run_in_threadpool(services.devices.ref, existing_name(name))
+    await show_new_devices(services)  # so that it is not shown after its removal below
     deleted = await services.measurements.between_writes(lambda: services.devices.delete(ref.name))
     services.hub.remove_device(deleted.id)
     # SQLite may give the next device this id again: look for new devices from below it.
