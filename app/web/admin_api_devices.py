@@ -25,6 +25,7 @@ from app.web.errors import UNAVAILABLE, InvalidParameter, invalid, refusal
 
 router = APIRouter(prefix="/api/v1/devices", tags=["device management"])
 
+NOT_JSON = refusal("The body is not JSON text (UTF-8).")
 NOT_FOUND = refusal("No device has that name.")
 TAKEN = refusal("Another device has that name (names are compared without regard to case).")
 BAD_NAME = invalid(
@@ -46,7 +47,7 @@ def _refusal(exc: DeviceError) -> Exception:
     status_code=201,
     summary="Register a device",
     response_model=DeviceCreatedOut,
-    responses={409: TAKEN, 422: BAD_NAME, 503: UNAVAILABLE},
+    responses={400: NOT_JSON, 409: TAKEN, 422: BAD_NAME, 503: UNAVAILABLE},
 )
 async def create_device(
     body: DeviceNameIn, request: Request, principal: AdminApi, services: ServicesDep
@@ -63,7 +64,7 @@ async def create_device(
     "/{name}",
     summary="Rename a device",
     response_model=DeviceOut,
-    responses={404: NOT_FOUND, 409: TAKEN, 422: BAD_NAME, 503: UNAVAILABLE},
+    responses={400: NOT_JSON, 404: NOT_FOUND, 409: TAKEN, 422: BAD_NAME, 503: UNAVAILABLE},
 )
 async def patch_device(
     name: DeviceName,

@@ -36,6 +36,7 @@ router = APIRouter(tags=["user management"])
 UserName = Annotated[
     str, Path(description=f"The user's name: {USER_NAME_RULE}.", examples=["alice"])
 ]
+NOT_JSON = refusal("The body is not JSON text (UTF-8).")
 NOT_FOUND = refusal("No user has that name.")
 CONFLICT = refusal(
     "The change would leave no active admin, or (adding) a user has that name already."
@@ -90,7 +91,12 @@ def _known_name(raw: str) -> str:
         raise HTTPException(404, f"no user is named {raw.strip()[:40]!r}") from None
 
 
-@router.get("/api/v1/users", summary="List users", response_model=list[UserOut])
+@router.get(
+    "/api/v1/users",
+    summary="List users",
+    response_model=list[UserOut],
+    responses={503: UNAVAILABLE},
+)
 async def list_users(services: ServicesDep) -> list[UserOut]:
     """Every user in name order."""
     users = await services.accounts.run(services.accounts.users.list)
@@ -102,7 +108,7 @@ async def list_users(services: ServicesDep) -> list[UserOut]:
     status_code=201,
     summary="Add a user",
     response_model=UserOut,
-    responses={409: CONFLICT, 422: INVALID, 503: UNAVAILABLE},
+    responses={400: NOT_JSON, 409: CONFLICT, 422: INVALID, 503: UNAVAILABLE},
 )
 async def add_user(
     body: UserIn, request: Request, principal: AdminApi, services: ServicesDep
@@ -144,7 +150,7 @@ async def get_user(name: UserName, services: ServicesDep) -> UserOut:
     "/api/v1/users/{name}",
     summary="Change a user",
     response_model=UserOut,
-    responses={404: NOT_FOUND, 409: CONFLICT, 422: INVALID, 503: UNAVAILABLE},
+    responses={400: NOT_JSON, 404: NOT_FOUND, 409: CONFLICT, 422: INVALID, 503: UNAVAILABLE},
 )
 async def patch_user(
     name: UserName, body: UserPatch, request: Request, principal: AdminApi, services: ServicesDep
@@ -232,7 +238,11 @@ async def sign_out_everywhere(
     "/api/v1/sessions/{session_id}",
     summary="End a session",
     response_model=SessionOut,
-    responses={404: refusal("No session has that id (or it has ended)."), 503: UNAVAILABLE},
+    responses={
+        404: refusal("No session has that id (or it has ended)."),
+        422: invalid("The session id is not a whole number from 1 up; `loc` says so."),
+        503: UNAVAILABLE,
+    },
 )
 async def end_session(
     session_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
