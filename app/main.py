@@ -47,6 +47,7 @@ from app.web import (
     pages,
     sign_in,
 )
+from app.web.allowed_methods import install_allowed_methods
 from app.web.auth_answers import install_auth_answers
 from app.web.deps import Services
 from app.web.direct_write import DirectWrite
@@ -229,6 +230,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> TelemetryApp:
     app.state.services = services
     install_error_handlers(app)
     install_auth_answers(app)
+    install_allowed_methods(app)
     # Inside the ingest routes' middleware (added next, so outside this one): ingest
     # answers are JSON and pay nothing for it.
     app.add_middleware(SecurityHeaders)

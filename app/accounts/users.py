@@ -45,6 +45,10 @@ class UserNotFound(UserError):
     """No user has that name."""
 
 
+class UserConflict(UserError):
+    """Refused by the state of things, not by the values: a name taken, the last admin."""
+
+
 @dataclass(frozen=True, slots=True)
 class UserInfo:
     """A user as the rest of the server sees it (never with the password hash)."""
@@ -130,7 +134,7 @@ class Users:
         """Create a user (blocking: hashes the password); UserError when refused."""
         name = check_user_name(raw_name)
         display = check_display_name(display_name, name)
-        _check_password(password, name)
+        check_new_password(password, name)
         password_hash = hash_password(password)
         now = self._clock()
         user = User(
@@ -148,7 +152,7 @@ class Users:
                 audit.record(db, now, audit.USER_ADDED, actor, name, f"role {role}")
                 return user_info(user)
         except IntegrityError:
-            raise UserError(f"a user named {name!r} already exists") from None
+            raise UserConflict(f"a user named {name!r} already exists") from None
 
     def list(self) -> Sequence[UserInfo]:
         """Every user, in name order."""
@@ -169,7 +173,7 @@ class Users:
     def set_password(self, raw_name: str, password: str, *, actor: Actor) -> UserInfo:
         """Give a user a new password (blocking); their sessions end."""
         name = check_user_name(raw_name)
-        _check_password(password, name)
+        check_new_password(password, name)
         password_hash = hash_password(password)
         now = self._clock()
         with translate_storage_errors(), self._sessions.begin() as session:
@@ -259,7 +263,7 @@ class Users:
             .where(User.role == "admin", User.disabled.is_(False), User.id != user.id)
         )
         if not others:
-            raise UserError(
+            raise UserConflict(
                 f"{user.name!r} is the only active admin: make another user admin first"
             )
 
@@ -268,7 +272,8 @@ class Users:
         return nullcontext(session) if session is not None else self._sessions.begin()
 
 
-def _check_password(password: str, name: str) -> None:
+def check_new_password(password: str, name: str) -> None:
+    """Refuse, with UserError, a password that user `name` may not have."""
     try:
         check_password(password, name)
     except PasswordRejected as exc:

@@ -38,6 +38,7 @@ from collections.abc import Iterable
 from app.bus import Subscription
 from app.live.frames import FrameEncoder, FrameLog
 from app.live.points import ChangedMinutes, points_json
+from app.live.roster import Roster
 from app.live.state import DeviceView
 from app.live.streams import HubStats, Streams
 from app.live.tasks import follow, keep_alive_forever, tick_forever
@@ -61,7 +62,7 @@ class ServerClosing(Exception):
     """The server is shutting down and opens no more streams."""
 
 
-class LiveHub:
+class LiveHub(Roster):
     """Keeps every device's view and every open stream, and moves one to the other."""
 
     def __init__(
@@ -90,6 +91,7 @@ class LiveHub:
         self.log = FrameLog(encode, replay_frames, replay_bytes)
         self.views: dict[int, DeviceView] = {}
         self._by_name: dict[str, int] = {}
+        self.removed: dict[int, str] = {}  # deleted devices (roster.py)
         self._tiles = Tiles(renderer, encode, self.views, self.stats)
         self._dirty: set[int] = set()
         self._grid_dirty = False
@@ -135,8 +137,7 @@ class LiveHub:
             self._loop.call_later(SHUTDOWN_GRACE, self._cut_remaining)
 
     def _cut_remaining(self) -> None:
-        cut = self.streams.cut_all()
-        if cut:
+        if cut := self.streams.cut_all():
             logger.info("cut %d live streams that had not taken their last bytes", cut)
 
     def end_streams_threadsafe(self) -> None:

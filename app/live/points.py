@@ -40,6 +40,10 @@ class ChangedMinutes:
         for name in event.values:
             quantities.setdefault(name, set()).add(minute)
 
+    def forget(self, device_id: int) -> None:
+        """Drop what changed of a device that is no longer shown."""
+        self._changed.pop(device_id, None)
+
     def take(self) -> dict[int, dict[str, set[datetime]]]:
         """The changed minutes since the last take, by device; starts afresh."""
         changed, self._changed = self._changed, {}

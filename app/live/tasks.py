@@ -34,7 +34,8 @@ PING_EARLY = 0.2
 async def follow(hub: LiveHub, events: Subscription[MeasurementInserted]) -> None:
     """Fold every stored measurement into the hub's views."""
     async for event in events:
-        hub.apply(event)
+        if not hub.is_removed(event.device_id, event.device):  # its last, late events
+            hub.apply(event)
 
 
 async def tick_forever(hub: LiveHub, interval: float, ticked: asyncio.Event) -> None:

@@ -75,6 +75,12 @@ class Tiles:
         """Build `topic`'s snapshot anew when it is next asked for."""
         self._snapshots.pop(topic, None)
 
+    def forget_device(self, device_id: int) -> None:
+        """Drop a device that is no longer shown: its tile, and the snapshots holding it."""
+        self._tiles.pop(device_id, None)
+        self._stale.pop(device_id, None)
+        self._snapshots.clear()
+
     def render(self, device_id: int, now: datetime) -> str:
         """Render a device's tile now (it changed and someone watches)."""
         self._stats.renders += 1

@@ -21,7 +21,8 @@ Glossary:
 - an event (`MeasurementInserted`) announces a reading's new values after they are
   committed; a resend announces nothing.
 
-Inside: devices.py and device_states.py (the registry and its stored state),
+Inside: devices.py, device_names.py, device_rows.py and device_states.py (the registry,
+its naming rules, the rows a device owns, and its stored state),
 measurements.py (the one door for writes, over the writing/ subpackage: group commit),
 history.py, retention.py, quantities.py, readings.py, reading_rules.py (what a storable
 reading is, for the API and the importer alike), events.py, tokens.py, clock.py,
@@ -32,16 +33,15 @@ from __future__ import annotations
 
 from app.db import StorageUnavailable
 from app.telemetry.clock import Clock, utc_now
-from app.telemetry.device_states import DeviceState, MinuteTotal, QuantityState
-from app.telemetry.devices import (
+from app.telemetry.device_names import (
+    DEVICE_NAME_RULE,
     DeviceError,
-    DeviceNotFound,
-    DeviceRef,
-    Devices,
-    DeviceSummary,
-    LatestValue,
+    DeviceNameTaken,
     normalize_device_name,
 )
+from app.telemetry.device_rows import DeviceDeleted
+from app.telemetry.device_states import DeviceState, MinuteTotal, QuantityState
+from app.telemetry.devices import DeviceNotFound, DeviceRef, Devices, DeviceSummary, LatestValue
 from app.telemetry.events import MeasurementInserted
 from app.telemetry.history import Bucket, History, HistoryError, SeriesHistory, SeriesNotFound
 from app.telemetry.measurements import Measurements
@@ -73,6 +73,7 @@ from app.telemetry.writing.writer import WriterStats
 
 __all__ = [
     "DEVICE_NAME_MAX",
+    "DEVICE_NAME_RULE",
     "EARLIEST_MEASURED_AT",
     "KNOWN_QUANTITIES",
     "OLDER_THAN_RETENTION",
@@ -80,7 +81,9 @@ __all__ = [
     "QUANTITY_NAME_PATTERN",
     "Bucket",
     "Clock",
+    "DeviceDeleted",
     "DeviceError",
+    "DeviceNameTaken",
     "DeviceNotFound",
     "DeviceRef",
     "DeviceState",

@@ -14,14 +14,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import translate_storage_errors
 from app.telemetry.clock import Clock
+
+# Re-exported: names callers knew here before the rules moved to device_names.py.
+from app.telemetry.device_names import DEVICE_NAME_RULE as DEVICE_NAME_RULE
+from app.telemetry.device_names import NAMES_IGNORE_CASE as NAMES_IGNORE_CASE
+from app.telemetry.device_names import DeviceError as DeviceError
+from app.telemetry.device_names import already_exists
+from app.telemetry.device_names import normalize_device_name as normalize_device_name
+from app.telemetry.device_rows import DeviceDeleted, count_readings, delete_device_rows
 from app.telemetry.device_states import DeviceState, read_device_states
-from app.telemetry.models import DEVICE_NAME_MAX, Device, Series, device_name_key
+from app.telemetry.models import Device, Series, device_name_key
 from app.telemetry.quantities import unit_of
 from app.telemetry.tokens import hash_token, new_token
-
-
-class DeviceError(ValueError):
-    """A device operation that cannot be done; the message says why."""
 
 
 class DeviceNotFound(DeviceError):
@@ -63,41 +67,6 @@ class DeviceSummary:
     def revoked(self) -> bool:
         """True once the device's token no longer opens the ingest API."""
         return self.revoked_at is not None
-
-
-DEVICE_NAME_RULE = (
-    f"names are 1 to {DEVICE_NAME_MAX} characters, none of them '/' or a control "
-    "character (spaces at either end are dropped)"
-)
-NAMES_IGNORE_CASE = "names are compared without regard to case"
-
-
-def normalize_device_name(raw: str) -> str:
-    """Validate a device name: 1 to 64 printable characters, no slash.
-
-    A refusal says which rule was broken, states the whole rule and shows what it got.
-    """
-    name = unicodedata.normalize("NFC", raw.strip())
-    if not name:
-        raise DeviceError(f"a device name cannot be empty: {DEVICE_NAME_RULE}; got {raw!r}")
-    if len(name) > DEVICE_NAME_MAX:
-        raise DeviceError(
-            f"a device name has at most {DEVICE_NAME_MAX} characters: {DEVICE_NAME_RULE}; "
-            f"got {len(name)} characters, {name[:DEVICE_NAME_MAX]!r}..."
-        )
-    if "/" in name:
-        raise DeviceError(f"a device name cannot contain '/': {DEVICE_NAME_RULE}; got {name!r}")
-    control = next((ch for ch in name if unicodedata.category(ch).startswith("C")), None)
-    if control is not None:
-        raise DeviceError(
-            f"a device name cannot contain control characters (U+{ord(control):04X}): "
-            f"{DEVICE_NAME_RULE}; got {name!r}"
-        )
-    return name
-
-
-def _already_exists(existing: str) -> DeviceError:
-    return DeviceError(f"a device named {existing!r} already exists; {NAMES_IGNORE_CASE}")
 
 
 def _latest_values(session: Session, device_ids: list[int]) -> dict[int, dict[str, LatestValue]]:
@@ -166,7 +135,7 @@ class Devices:
             # one, even a concurrent process (a check before the insert could not see it).
             with translate_storage_errors(), self._sessions() as session:
                 existing = self._named_alike(session, key)
-            raise _already_exists(existing or name) from None
+            raise already_exists(existing or name) from None
 
     def rotate_token(self, raw_name: str) -> str:
         """Give a device a new token (and lift a revocation); the old token stops working."""
@@ -190,6 +159,42 @@ class Devices:
         # After the commit: a lookup racing with it must not cache the device again.
         self._token_cache.pop(token_hash, None)
         return summary
+
+    def rename(self, raw_name: str, raw_new_name: str) -> DeviceSummary:
+        """Give a device another name (the rules and uniqueness of `add`); token and data stay."""
+        new_name = normalize_device_name(raw_new_name)
+        key = device_name_key(new_name)
+        try:
+            with translate_storage_errors(), self._sessions.begin() as session:
+                device = self._get(session, raw_name)
+                device.name, device.name_key = new_name, key
+                session.flush()
+                token_hash = device.token_hash
+                summary = _summarize(session, [device])[0]
+        except IntegrityError:
+            with translate_storage_errors(), self._sessions() as session:
+                existing = self._named_alike(session, key)
+            raise already_exists(existing or new_name) from None
+        self._token_cache.pop(token_hash, None)  # it holds the old name
+        return summary
+
+    def reading_count(self, raw_name: str) -> int:
+        """How many readings (distinct times) the device has stored (reads every row)."""
+        with translate_storage_errors(), self._sessions() as session:
+            return count_readings(session, self._get(session, raw_name).id)[0]
+
+    def delete(self, raw_name: str) -> DeviceDeleted:
+        """Delete a device with its series, readings and rollups, in one transaction.
+
+        While a writer runs in this process, call it through Measurements.between_writes:
+        the writer must not fold values into rollups of series that are gone.
+        """
+        with translate_storage_errors(), self._sessions.begin() as session:
+            device = self._get(session, raw_name)
+            token_hash = device.token_hash
+            deleted = delete_device_rows(session, device)
+        self._token_cache.pop(token_hash, None)
+        return deleted
 
     def get(self, raw_name: str) -> DeviceSummary:
         """One device with its latest values; DeviceNotFound if there is none."""

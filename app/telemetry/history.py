@@ -22,7 +22,8 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db import encode_time, microseconds, translate_storage_errors
 from app.telemetry.clock import Clock
-from app.telemetry.devices import DeviceNotFound, normalize_device_name
+from app.telemetry.device_names import normalize_device_name
+from app.telemetry.devices import DeviceNotFound
 from app.telemetry.models import Device, Measurement, RollupHour, RollupMinute, Series
 from app.telemetry.quantities import unit_of
 from app.telemetry.writing.rollups import floor_time

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import Engine
 
@@ -25,6 +26,8 @@ from app.telemetry.writing.health import WriteHealth
 from app.telemetry.writing.rollups import FLUSH_INTERVAL
 from app.telemetry.writing.transaction import GroupTransaction
 from app.telemetry.writing.writer import GroupCommitWriter, WriterStats
+
+T = TypeVar("T")
 
 
 class Measurements:
@@ -126,6 +129,11 @@ class Measurements:
     async def rollups_flushed(self) -> None:
         """Wait until the writer next folds committed values into the rollups."""
         await self._writer.rollups_flushed()
+
+    async def between_writes(self, work: Callable[[], T]) -> T:
+        """Run blocking `work` between two write transactions, every committed value
+        rolled up first: the way to delete a device (Devices.delete) while writing."""
+        return await self._writer.between_writes(work)
 
     async def record(
         self, device: DeviceRef, readings: Sequence[Reading], *, received_at: datetime

@@ -24,7 +24,7 @@ from urllib.parse import quote
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
-from app.accounts import UserInfo, looks_like_personal_token
+from app.accounts import Actor, UserInfo, looks_like_personal_token
 from app.web.client_address import client_address, from_trusted_proxy
 from app.web.csrf import Forbidden, check_csrf, csrf_token_for
 from app.web.deps import Services, bearer_token, services_of
@@ -82,6 +82,11 @@ def request_client(request: Request) -> str:
         request.headers.get("x-forwarded-for"),
         services.settings.trusted_proxies,
     )
+
+
+def actor_of(request: Request, principal: Principal) -> Actor:
+    """Who acts, as the audit log records it: the principal's user, from this client."""
+    return Actor(principal.user.name if principal.user else None, request_client(request))
 
 
 def is_https(request: Request) -> bool:

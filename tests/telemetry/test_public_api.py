@@ -13,7 +13,10 @@ ROOT = Path(__file__).resolve().parents[2]
 PUBLIC = {
     # devices
     "DEVICE_NAME_MAX",
+    "DEVICE_NAME_RULE",
+    "DeviceDeleted",
     "DeviceError",
+    "DeviceNameTaken",
     "DeviceNotFound",
     "DeviceRef",
     "DeviceState",

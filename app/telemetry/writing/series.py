@@ -91,6 +91,10 @@ class SeriesRegistry:
         """The transaction that resolved `ids` committed: remember them."""
         self._known = ids
 
+    def forget(self) -> None:
+        """Forget every id: series were deleted (they are loaded again when needed)."""
+        self._known = {}
+
     def _load(self, conn: Connection, device_ids: set[int]) -> SeriesIds:
         query = select(_series.c.id, _series.c.device_id, _series.c.quantity).where(
             _series.c.device_id.in_(sorted(device_ids))

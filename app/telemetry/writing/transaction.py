@@ -200,6 +200,11 @@ class GroupTransaction:
             raise
         self.commit()
 
+    def forget_devices(self) -> None:
+        """Drop what is remembered of devices (series ids, last seen): some were deleted."""
+        self._series.forget()
+        self._last_seen = LastSeen()
+
     def commit(self) -> None:
         """Commit the staged group (durable at once, or after `sync` with a WalFile)."""
         assert self._transaction is not None, "call begin() first"

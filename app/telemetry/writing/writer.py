@@ -29,8 +29,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from app.db import StorageUnavailable
 from app.telemetry.events import MeasurementInserted
@@ -43,6 +45,8 @@ from app.telemetry.writing.transaction import GroupTransaction
 from app.telemetry.writing.wal import SyncFailed
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -81,6 +85,8 @@ class GroupCommitWriter:
         self._tasks: list[asyncio.Task[None]] = []
         self._accepting = False
         self._flushed: asyncio.Event | None = None
+        # Held while a transaction is open: between_writes waits for the gap between two.
+        self._turn = asyncio.Lock()
         self.health = health or WriteHealth()
         self.stats = WriterStats()
 
@@ -145,16 +151,36 @@ class GroupCommitWriter:
         self._wakeup.set()
         return await future
 
+    async def between_writes(self, work: Callable[[], T]) -> T:
+        """Run blocking `work` in the writer's thread between two transactions, after
+        every committed value is in the rollups; then forget the series ids it knew.
+
+        For changes that delete series: the writer must neither fold values into the
+        rollups of a series that is gone nor write to one by a remembered id.
+        """
+        if self._executor is None or not self._tasks:
+            return await asyncio.to_thread(work)  # no writer running: nothing to wait for
+        loop = asyncio.get_running_loop()
+        async with self._turn:
+            if self._tx.rollups_unflushed:
+                await loop.run_in_executor(self._executor, self._tx.flush_rollups)
+            try:
+                return await loop.run_in_executor(self._executor, work)
+            finally:
+                self._tx.forget_devices()
+
     async def _run(self) -> None:
         assert self._wakeup is not None
         while True:
             if not self._queue:
                 if not self._accepting:
-                    await self._flush_rollups()
+                    async with self._turn:
+                        await self._flush_rollups()
                     return
                 self._wakeup.clear()
                 if self._tx.rollups_due:
-                    await self._flush_rollups()
+                    async with self._turn:
+                        await self._flush_rollups()
                 # Idle: still wake up to fold the last values into the rollups; with
                 # none left out, only a request or stop() wakes the writer (with a
                 # flush interval of 0 a timeout would spin).
@@ -167,7 +193,8 @@ class GroupCommitWriter:
             if refusal is not None:
                 self._deliver(group, [WriteOutcome(error=refusal) for _ in group])
                 continue
-            outcomes, committed = await self._write(group)
+            async with self._turn:
+                outcomes, committed = await self._write(group)
             if committed and self._fsync is not None:
                 self._fsync.submit((group, outcomes))
             else:
