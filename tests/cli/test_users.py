@@ -249,7 +249,6 @@ def test_every_change_is_in_the_audit_log_as_done_from_the_command_line(
     ]
 
 
-
 def test_device_changes_made_from_the_shell_are_in_the_audit_log(
     telemetry: Telemetry, accounts: Accounts
 ) -> None:
