@@ -3,6 +3,8 @@ the pages a viewer may not open. Each user is a browser context of their own."""
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +13,7 @@ import pytest
 from app.accounts import CLI
 from tests.browser.conftest import FAST, refuse_outside, watch_policy
 from tests.factories import add_device, make_settings
-from tests.servers import LiveServer, run_live_server
+from tests.servers import LiveServer, post, run_live_server
 from tests.signing_in import PASSWORD
 
 
@@ -124,3 +126,64 @@ def test_a_viewer_meets_a_refusal_page_on_admin_pages(people: People, server: Li
         response = page.goto(server.url + path)
         assert response.status == 403, path
         assert page.locator("h1").inner_text() == "Not allowed"
+
+
+def signed_in_tab(people: People, context: Any, server: LiveServer, name: str) -> Any:
+    """A tab of `context` signed in as `name` on the overview, its stream open."""
+    page = people.tab(context)
+    page.goto(server.url + "/login")
+    sign_in(page, server, name)
+    page.wait_for_url(server.url + "/")
+    page.wait_for_selector("#connection[data-state='open']")
+    return page
+
+
+def test_a_device_added_by_the_admin_shows_its_readings_live_to_a_viewer(
+    people: People, server: LiveServer
+) -> None:
+    users = server.app.state.services.accounts.users
+    users.add("boss", PASSWORD, role="admin", actor=CLI)
+    users.add("maria", PASSWORD, actor=CLI)
+    viewer = signed_in_tab(people, people.context(), server, "maria")
+    admin = signed_in_tab(people, people.context(), server, "boss")
+    admin.click(".user-menu summary")
+    admin.click(".user-menu nav >> text=Devices")
+    admin.fill("#new-device-name", "greenhouse")
+    admin.click("text=Add device")
+    token = admin.locator("#device-token").inner_text().strip()
+    assert "--server " + server.url in admin.locator("#agent-command").inner_text()
+    tile = viewer.locator("article.tile[data-name='greenhouse']")
+    tile.wait_for(timeout=5000)  # the new device appears on the open overview
+    post(server, token, temperature=23.4)
+    viewer.wait_for_function(
+        "() => document.querySelector(\"article.tile[data-name='greenhouse'] .number\")"
+        "?.textContent === '23.4'",
+        timeout=3000,
+    )
+
+
+def test_signing_a_viewer_out_everywhere_sends_every_tab_to_the_login_page(
+    people: People, server: LiveServer
+) -> None:
+    users = server.app.state.services.accounts.users
+    users.add("boss", PASSWORD, role="admin", actor=CLI)
+    users.add("maria", PASSWORD, actor=CLI)
+    add_device(server.app, "greenhouse")
+    maria = people.context()
+    overview = signed_in_tab(people, maria, server, "maria")
+    device = people.tab(maria)  # a second tab of the same browser, the same session
+    device.goto(server.url + "/devices/greenhouse")
+    device.wait_for_selector("#connection[data-state='open']")
+    other_browser = signed_in_tab(people, people.context(), server, "maria")
+    admin = signed_in_tab(people, people.context(), server, "boss")
+    admin.goto(server.url + "/admin/users/maria/sessions")
+    assert admin.locator("table tbody tr").count() == 2  # two browsers, two sessions
+    admin.click("text=Sign maria out everywhere")
+    started = time.monotonic()
+    for tab in (overview, device, other_browser):
+        tab.wait_for_url(re.compile(re.escape(server.url) + r"/login.*"), timeout=3000)
+    assert time.monotonic() - started < 1.0 + 0.5  # within 1 s, and a reload's load
+    assert device.url.startswith(server.url + "/login?next=/devices/greenhouse")
+    overview.goto(server.url + "/")
+    assert overview.url.startswith(server.url + "/login")
+    assert admin.url.startswith(server.url + "/admin/users/maria/sessions")
