@@ -40,9 +40,12 @@ def climate(at: datetime, base: float, swing: float, rng: random.Random) -> dict
     return {"temperature": round(temperature, 2), "humidity": round(min(99, humidity), 1)}
 
 
-def seed(database_url: str, now: datetime) -> str:
-    """A day for each device; returns the greenhouse's token."""
+def seed(database_url: str, now: datetime) -> tuple[str, str]:
+    """A day for each device, and two users; returns the greenhouse's token and the
+    session cookie of the admin, who is signed in for the pictures."""
     from app import schema_migrations
+    from app.accounts import CLI, Accounts, SessionLifetime
+    from app.bus import InProcessBus
     from app.config import Settings
     from app.db import create_db_engine, create_session_factory
     from app.telemetry.devices import DeviceRef, Devices
@@ -82,11 +85,20 @@ def seed(database_url: str, now: datetime) -> str:
         store.write([WriteRequest(device, c, received_at=c[-1].measured_at) for c in chunks])
     store.flush_rollups()
     store.close()
+    lifetime = SessionLifetime(idle=timedelta(days=7), absolute=timedelta(days=30))
+    accounts = Accounts(engine, InProcessBus(), lambda: now, lifetime)
+    secret = "screenshots only"
+    admin = accounts.users.add("ada", secret, role="admin", display_name="Ada L.", actor=CLI)
+    accounts.users.add("maria", secret, display_name="María G.", actor=CLI)
+    cookie, _ = accounts.sessions.create(
+        admin, persistent=True, client="127.0.0.1", user_agent="Mozilla/5.0 (X11; Linux x86_64)"
+    )
     engine.dispose()
-    return token
+    return token, cookie
 
 
-# name, page, viewport width and height (0: the whole page), colour scheme
+# name, page, viewport width and height (0: the whole page), colour scheme; the
+# admin is signed in for every page but the sign-in page.
 SHOTS = [
     ("overview.png", "/", 1400, 470, "light"),
     ("overview-dark.png", "/", 1400, 470, "dark"),
@@ -94,11 +106,18 @@ SHOTS = [
     ("device-dark.png", "/devices/greenhouse?range=24h", 1400, 0, "dark"),
     ("phone-overview.png", "/", 390, 844, "light"),
     ("phone-device.png", "/devices/greenhouse?range=24h", 390, 844, "dark"),
+    ("sign-in.png", "/login", 900, 560, "light"),
+    ("admin-users.png", "/admin/users", 1400, 0, "light"),
+    ("admin-sessions-dark.png", "/admin/users/ada/sessions", 1400, 0, "dark"),
+    ("phone-admin-devices.png", "/admin/devices", 390, 844, "light"),
 ]
 
 
-def photograph(browser: Any, url: str, path: Path, width: int, height: int, scheme: str) -> None:
+def photograph(
+    browser: Any, url: str, path: Path, size: tuple[int, int], scheme: str, cookie: str
+) -> None:
     """One page, live and fully drawn, with every request beyond loopback refused."""
+    width, height = size
     context = browser.new_context(
         viewport={"width": width, "height": height or 900},
         color_scheme=scheme,
@@ -112,11 +131,15 @@ def photograph(browser: Any, url: str, path: Path, width: int, height: int, sche
             else route.abort()
         ),
     )
+    if not url.endswith("/login"):
+        session = {"name": "telemetry_session", "value": cookie, "domain": "127.0.0.1", "path": "/"}
+        context.add_cookies([session])
     page = context.new_page()
     page.goto(url)
-    page.wait_for_selector("#connection[data-state='open']")
+    if page.locator("#connection").count():
+        page.wait_for_selector("#connection[data-state='open']")
     page.wait_for_function(
-        "[...document.querySelectorAll('.plot')].every(p => p.dataset.state === 'drawn')"
+        "() => [...document.querySelectorAll('.plot')].every(p => p.dataset.state === 'drawn')"
     )
     time.sleep(1.2)  # a live update or two, and "2 s ago" rather than an ISO time
     page.screenshot(path=path, full_page=height == 0)
@@ -141,7 +164,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         url_db = f"sqlite:///{scratch}/screens.db"
         now = datetime.now(UTC).replace(second=0, microsecond=0)
-        token = seed(url_db, now)
+        token, cookie = seed(url_db, now)
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRY_")}
         env.update(TELEMETRY_DATABASE_URL=url_db, PYTHONPATH=str(ROOT))
@@ -175,7 +198,8 @@ def main() -> int:
                     post()
                     time.sleep(1)
                 for name, path, width, height, scheme in SHOTS:
-                    photograph(browser, base + path, IMAGES / name, width, height, scheme)
+                    size = (width, height)
+                    photograph(browser, base + path, IMAGES / name, size, scheme, cookie)
                     post()
                 browser.close()
         finally:

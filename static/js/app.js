@@ -4,6 +4,18 @@
   "use strict";
   var relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto", style: "short" });
   var absolute = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+  var dated = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+  // Fixed times (when a user or device was created, when a session expires) in the
+  // viewer's own zone and language; the exact UTC time stays in the tooltip.
+  function formatFixedTimes() {
+    document.querySelectorAll("time[data-absolute]").forEach(function (el) {
+      var at = Date.parse(el.getAttribute("datetime"));
+      if (isNaN(at)) return;
+      el.title = el.getAttribute("datetime");
+      el.textContent = dated.format(new Date(at));
+    });
+  }
 
   function describe(seconds) {
     if (seconds < 60) return relative.format(-Math.max(0, Math.round(seconds)), "second");
@@ -75,6 +87,7 @@
     document.querySelectorAll("#grid, .device-tile").forEach(function (box) {
       observer.observe(box, { childList: true });
     });
+    formatFixedTimes();
     refreshTimes();
     setInterval(refreshTimes, 1000);
     document.body.addEventListener("htmx:afterSwap", refreshTimes);
