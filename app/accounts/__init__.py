@@ -47,9 +47,9 @@ from app.accounts.users import (
     UserInfo,
     UserNotFound,
     Users,
-    check_new_password,
     check_role,
     check_user_name,
+    is_user_name,
 )
 from app.bus import Bus, Subscription
 from app.db import create_session_factory
@@ -84,7 +84,6 @@ __all__ = [
     "UserError",
     "UserInfo",
     "UserNotFound",
-    "check_new_password",
     "check_role",
     "check_user_name",
     "looks_like_personal_token",
@@ -114,6 +113,12 @@ class Accounts:
         return await to_thread.run_sync(
             self.users.authenticate, name, password, limiter=self._hashing
         )
+
+    def record_failed_sign_in(self, name: str, client: str) -> None:
+        """Audit a failed sign-in: the name tried when it could be a user's (anything else
+        may well be a password typed in the wrong box, and is not kept)."""
+        tried = name if is_user_name(name) else "(not a user name)"
+        self.audit.add(SIGN_IN_FAILED, Actor(None, client), tried)
 
     async def run(self, work: Callable[[], T]) -> T:
         """Run a blocking call of this context in a thread."""
@@ -149,12 +154,20 @@ class Accounts:
         role: Role | None = None,
         disabled: bool | None = None,
         display_name: str | None = None,
+        password: str | None = None,
     ) -> UserInfo:
-        """Change a user; disabling one ends their sessions and live streams."""
+        """Change a user, all or nothing; disabling one or giving a new password ends
+        their sessions and live streams."""
         user, ended = await to_thread.run_sync(
             lambda: self.users.update(
-                user_name, actor=actor, role=role, disabled=disabled, display_name=display_name
-            )
+                user_name,
+                actor=actor,
+                role=role,
+                disabled=disabled,
+                display_name=display_name,
+                password=password,
+            ),
+            limiter=self._hashing if password is not None else None,
         )
         if ended:
             await self._bus.publish(SessionsEnded(user.id))

@@ -17,7 +17,7 @@ from app.accounts import audit
 from app.accounts.audit import Actor
 from app.accounts.credentials import digest, looks_like_personal_token, new_personal_token
 from app.accounts.models import TOKEN_PREFIX_LENGTH, ApiToken, User
-from app.accounts.users import UserError, UserInfo, UserNotFound, user_info
+from app.accounts.users import UserError, UserInfo, find_user, user_info
 from app.db import translate_storage_errors
 from app.telemetry import Clock
 
@@ -54,7 +54,7 @@ class ApiTokens:
         token = new_personal_token()
         now = self._clock()
         with translate_storage_errors(), self._sessions.begin() as session:
-            user = _user(session, user_name)
+            user = find_user(session, user_name)
             row = ApiToken(
                 token_hash=digest(token),
                 prefix=token[:TOKEN_PREFIX_LENGTH],
@@ -69,7 +69,7 @@ class ApiTokens:
     def of_user(self, user_name: str) -> Sequence[TokenInfo]:
         """A user's tokens, newest first."""
         with translate_storage_errors(), self._sessions() as session:
-            user = _user(session, user_name)
+            user = find_user(session, user_name)
             query = (
                 select(ApiToken)
                 .where(ApiToken.user_id == user.id)
@@ -82,7 +82,7 @@ class ApiTokens:
         prefix = prefix.strip()[:TOKEN_PREFIX_LENGTH]
         now = self._clock()
         with translate_storage_errors(), self._sessions.begin() as session:
-            user = _user(session, user_name)
+            user = find_user(session, user_name)
             # LIKE would read the token's `_` as "any character", and in SQLite it ignores
             # case: escape it, and keep only the rows whose prefix matches exactly.
             query = select(ApiToken).where(
@@ -97,6 +97,20 @@ class ApiTokens:
             session.delete(rows[0])
             audit.record(session, now, audit.TOKEN_REVOKED, actor, user.name, info.prefix)
             return info
+
+    def still_valid(self, token_ids: Sequence[int]) -> set[int]:
+        """Which of these tokens still exist and belong to an enabled user."""
+        valid: set[int] = set()
+        with translate_storage_errors(), self._sessions() as session:
+            for start in range(0, len(token_ids), 500):
+                query = (
+                    select(ApiToken.id)
+                    .join(User, User.id == ApiToken.user_id)
+                    .where(ApiToken.id.in_(token_ids[start : start + 500]))
+                    .where(User.disabled.is_(False))
+                )
+                valid.update(session.scalars(query))
+        return valid
 
     def authenticate(self, token: str) -> TokenHolder | None:
         """The active user holding this token, or None; refreshes its last use."""
@@ -121,13 +135,6 @@ class ApiTokens:
                 )
                 session.commit()
             return TokenHolder(row.id, user_info(user))
-
-
-def _user(session: Session, name: str) -> User:
-    user = session.scalar(select(User).where(User.name == name.strip()))
-    if user is None:
-        raise UserNotFound(f"no user is named {name.strip()[:40]!r}")
-    return user
 
 
 def _info(row: ApiToken) -> TokenInfo:

@@ -40,6 +40,9 @@ class UserSession(Base):
     """A signed-in browser: the cookie holds the id, this row its SHA-256 digest."""
 
     __tablename__ = "user_sessions"
+    # Ids never reused (SQLite would give a new session the id of the newest one
+    # deleted): open live streams are matched to their session by id.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     id_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -57,6 +60,7 @@ class ApiToken(Base):
     """A personal API token: its user's role, for scripts; never opens a page."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # as user_sessions: ids never reused
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -19,7 +19,7 @@ from app.accounts import audit
 from app.accounts.audit import Actor
 from app.accounts.credentials import digest, looks_like_session_id, new_session_id
 from app.accounts.models import CLIENT_ADDRESS_MAX, USER_AGENT_MAX, User, UserSession
-from app.accounts.users import UserInfo, UserNotFound, user_info
+from app.accounts.users import UserInfo, find_user, user_info
 from app.db import translate_storage_errors
 from app.telemetry import Clock
 
@@ -154,9 +154,7 @@ class Sessions:
         """End every session of a user (sign out everywhere); returns how many ended."""
         now = self._clock()
         with translate_storage_errors(), self._sessions.begin() as session:
-            user = session.scalar(select(User).where(User.name == user_name.strip()))
-            if user is None:
-                raise UserNotFound(f"no user is named {user_name.strip()[:40]!r}")
+            user = find_user(session, user_name)
             result = session.execute(delete(UserSession).where(UserSession.user_id == user.id))
             ended = int(result.rowcount or 0)  # type: ignore[attr-defined]
             audit.record(session, now, audit.SESSIONS_ENDED, actor, user.name, f"{ended} ended")

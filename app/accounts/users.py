@@ -101,6 +101,25 @@ def check_display_name(raw: str, fallback: str) -> str:
     return display
 
 
+def find_user(session: Session, raw_name: str) -> User:
+    """The users row named `raw_name`; UserNotFound if none (a name that breaks the
+    rule names nobody and is never sent to the database: PostgreSQL refuses NUL)."""
+    name = raw_name.strip()
+    user = (
+        session.scalar(select(User).where(User.name == name))
+        if _USER_NAME.fullmatch(name)
+        else None
+    )
+    if user is None:
+        raise UserNotFound(f"no user is named {name[:40]!r}")
+    return user
+
+
+def is_user_name(raw: str) -> bool:
+    """True for a string that follows the user-name rule."""
+    return _USER_NAME.fullmatch(raw) is not None
+
+
 def check_role(raw: str) -> Role:
     """The role named `raw`, or UserError listing the roles."""
     for role in ROLES:
@@ -191,16 +210,27 @@ class Users:
         role: Role | None = None,
         disabled: bool | None = None,
         display_name: str | None = None,
+        password: str | None = None,
     ) -> tuple[UserInfo, bool]:
-        """Change a user's role, disabled flag or display name.
+        """Change a user's role, disabled flag, display name or password, all or nothing.
 
-        Returns the user and whether their sessions ended (disabled). The last active
-        admin can be neither demoted nor disabled: nobody could manage the server.
+        Returns the user and whether their sessions ended (disabled, or a new password).
+        The last active admin can be neither demoted nor disabled: nobody could manage
+        the server.
         """
         now = self._clock()
+        password_hash = None
+        if password is not None:
+            check_new_password(password, raw_name.strip())
+            password_hash = hash_password(password)  # before the transaction: ~40 ms
         with translate_storage_errors(), self._sessions.begin() as session:
             user = self._get(session, raw_name)
             changes = []
+            ended = False
+            if password_hash is not None:
+                user.password_hash = password_hash
+                changes.append("new password")
+                ended = True
             losing_admin = (role is not None and role != "admin") or disabled is True
             if losing_admin and user.role == "admin" and not user.disabled:
                 self._refuse_last_admin(session, user)
@@ -212,13 +242,12 @@ class Users:
                 if display != user.display_name:
                     user.display_name = display
                     changes.append("display name")
-            ended = False
             if disabled is not None and disabled != user.disabled:
                 user.disabled = disabled
                 changes.append("disabled" if disabled else "enabled")
-                if disabled:
-                    session.execute(delete(UserSession).where(UserSession.user_id == user.id))
-                    ended = True
+                ended = ended or disabled
+            if ended:
+                session.execute(delete(UserSession).where(UserSession.user_id == user.id))
             if changes:
                 audit.record(session, now, audit.USER_CHANGED, actor, user.name, ", ".join(changes))
             return user_info(user), ended
@@ -242,27 +271,26 @@ class Users:
     def authenticate(self, raw_name: str, password: str) -> UserInfo | None:
         """The active user with this name and password, or None (blocking, ~40 ms either way)."""
         name = raw_name.strip().lower()
-        with translate_storage_errors(), self._sessions() as session:
-            user = session.scalar(select(User).where(User.name == name)) if name else None
-            stored = user.password_hash if user is not None else None
+        user = None
+        if _USER_NAME.fullmatch(name):  # anything else names nobody: never sent to the database
+            with translate_storage_errors(), self._sessions() as session:
+                user = session.scalar(select(User).where(User.name == name))
+        stored = user.password_hash if user is not None else None
         if not verify_password(password, stored) or user is None or user.disabled:
             return None
         return user_info(user)
 
     def _get(self, session: Session, raw_name: str) -> User:
-        name = raw_name.strip()
-        user = session.scalar(select(User).where(User.name == name))
-        if user is None:
-            raise UserNotFound(f"no user is named {name[:40]!r}")
-        return user
+        return find_user(session, raw_name)
 
     def _refuse_last_admin(self, session: Session, user: User) -> None:
-        others = session.scalar(
-            select(func.count())
-            .select_from(User)
-            .where(User.role == "admin", User.disabled.is_(False), User.id != user.id)
-        )
-        if not others:
+        # The active admins' rows are locked (PostgreSQL): two admins demoting each other
+        # at once must not both see the other still admin. SQLite writes one transaction
+        # at a time, and refuses a write whose reads another commit has made stale.
+        admins = session.scalars(
+            select(User.id).where(User.role == "admin", User.disabled.is_(False)).with_for_update()
+        ).all()
+        if not [admin for admin in admins if admin != user.id]:
             raise UserConflict(
                 f"{user.name!r} is the only active admin: make another user admin first"
             )

@@ -117,7 +117,7 @@ class Streams:
         return len(viewers)
 
     def session_ids(self) -> set[int]:
-        """The sessions that open streams were opened with."""
+        """The sessions (and, negated, personal tokens) open streams were opened with."""
         return {v.session_id for viewers in self._by_user.values() for v in viewers if v.session_id}
 
     def watched(self, topic: str) -> bool:

@@ -99,8 +99,8 @@ class Viewer:
         self.topic = topic
         self.client = client
         # Who watches: 0 for nobody signed in (a public dashboard), and the session the
-        # stream was opened with (0 for a personal token), so that ending a user's
-        # sessions can end their streams (LiveHub.end_sessions).
+        # stream was opened with (minus the personal token's id for a token), so that
+        # ending a user's sessions or tokens can end their streams (Streams.end_sessions).
         self.user_id = user_id
         self.session_id = session_id
         self.closed = False

@@ -25,7 +25,10 @@ def _htmx_page(request: Request) -> str | None:
     """The page an htmx request was made from (its path inside the app), if any."""
     if request.headers.get("hx-request") != "true":
         return None
-    current = urlsplit(request.headers.get("hx-current-url", ""))
+    try:
+        current = urlsplit(request.headers.get("hx-current-url", ""))
+    except ValueError:  # a header no browser sends: back to the start page
+        return "/"
     path = current.path or "/"
     root = root_path(request)
     if root and path.startswith(root):

@@ -51,8 +51,12 @@ def _cross_site(request: Request) -> str | None:
     peer = request.client.host if request.client else None
     if from_trusted_proxy(peer, services_of(request).settings.trusted_proxies):
         host = request.headers.get("x-forwarded-host", host).split(",")[0].strip()
-    if origin == "null" or urlsplit(origin).netloc.lower() != host.lower():
-        return f"the request came from another origin ({origin[:100]})"
+    try:
+        netloc = urlsplit(origin).netloc.lower() if origin != "null" else None
+    except ValueError:  # not a URL at all ("http://[::1"): from nowhere we know
+        netloc = None
+    if netloc is None or netloc != host.lower():
+        return f"the request came from another origin ({origin[:100]!r})"
     return None
 
 

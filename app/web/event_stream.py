@@ -46,9 +46,8 @@ from app.live.hub import OVERVIEW, LiveHub, ServerClosing, device_topic
 from app.live.streams import TooManyStreams
 from app.live.viewers import Viewer
 from app.telemetry import DEVICE_NAME_MAX, DeviceError, normalize_device_name
-from app.web.auth import READ_REFUSALS, LoginRequired, api_reader
+from app.web.auth import READ_REFUSALS, LoginRequired, api_reader, request_client
 from app.web.auth_answers import login_required
-from app.web.client_address import client_address
 from app.web.deps import CONTROL_CHARACTERS, live_device_id, services_of
 from app.web.direct_write import DirectWrite, connection_abort
 from app.web.errors import RETRY_AFTER, InvalidParameter, invalid, refusal
@@ -137,15 +136,12 @@ async def events(
         stream_topic = OVERVIEW
     else:
         return _invalid("topic", "ask for `topic=overview` or for `device=NAME`", "missing")
-    client = client_address(
-        request.client.host if request.client else None,
-        request.headers.get("x-forwarded-for"),
-        services.settings.trusted_proxies,
-    )
+    client = request_client(request)
     return HubStream(
         hub,
         (stream_topic, client, request.headers.get("last-event-id")),
-        (principal.user.id if principal.user else 0, principal.session_id),
+        # A token's stream is known by minus its id (Viewer.session_id).
+        (principal.user.id if principal.user else 0, principal.session_id or -principal.token_id),
         services.direct_write,
     )
 

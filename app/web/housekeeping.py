@@ -52,16 +52,21 @@ async def end_streams_of_ended_sessions(
 
 
 async def recheck_stream_sessions(services: Services) -> None:
-    """Every SESSION_RECHECK s, end the streams whose session no longer holds."""
+    """Every SESSION_RECHECK s, end the streams whose session or token no longer holds."""
     while True:
         await asyncio.sleep(SESSION_RECHECK)
-        held = sorted(services.hub.streams.session_ids())
+        held = services.hub.streams.session_ids()
         if not held:
             continue
+        # Positive: a session's id; negative: minus a personal token's (Viewer.session_id).
+        sessions = sorted(i for i in held if i > 0)
+        tokens = sorted(-i for i in held if i < 0)
+        accounts = services.accounts
         try:
-            valid = await run_in_threadpool(services.accounts.sessions.still_valid, held)
+            valid = await run_in_threadpool(accounts.sessions.still_valid, sessions)
+            valid_tokens = await run_in_threadpool(accounts.tokens.still_valid, tokens)
         except StorageUnavailable:
             continue  # a database outage ends nobody's stream
-        gone = set(held) - valid
+        gone = held - valid - {-t for t in valid_tokens}
         if gone:
             services.hub.streams.end_sessions(None, gone)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MovingWindowSupport
+from limits.aio.storage import Storage as AsyncStorage
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 from starlette.requests import Request
@@ -143,6 +144,18 @@ class RateLimiter:
         if self.health.reason is not None:  # the attribute, not `down`: the hot path
             self.health.succeeded()
         return verdict
+
+    async def forget(self, identifier: str) -> None:
+        """Clear the per-key count of `identifier` (a user who signed in: their earlier
+        mistakes no longer count against them); a storage outage forgets nothing."""
+        if self.device_policy is None:
+            return
+        storage = self._storage
+        try:
+            if isinstance(storage, AsyncStorage):  # always: the URIs are made async+
+                await storage.clear(self._key(self.device_policy, identifier))
+        except StorageError as exc:
+            self.health.failed(str(exc.storage_error) or type(exc.storage_error).__name__)
 
     def _key(self, policy: Policy, identifier: str) -> str:
         key = self._keys.get((policy.name, identifier))

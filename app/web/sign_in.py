@@ -20,9 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.accounts import (
     PASSWORD_MIN,
-    SIGN_IN_FAILED,
     USER_NAME_RULE,
-    Actor,
     SetupClosed,
     SignedIn,
     UserError,
@@ -31,14 +29,13 @@ from app.config import Settings
 from app.db import StorageUnavailable
 from app.web.auth import (
     SESSION_COOKIE,
-    SignedInPage,
     identify,
     is_https,
     request_client,
     root_path,
     safe_next,
 )
-from app.web.csrf import check_same_site
+from app.web.csrf import check_csrf, check_same_site
 from app.web.deps import services_of
 from app.web.page_render import render_page
 from app.web.ratelimit import RateLimiter, policy_for, remember_headers
@@ -151,12 +148,13 @@ async def login(
         )
     user = await services.accounts.authenticate(name, password) if name and password else None
     if user is None:
-        await services.accounts.run(
-            lambda: services.accounts.audit.add(SIGN_IN_FAILED, Actor(None, client), name)
-        )
+        await services.accounts.run(lambda: services.accounts.record_failed_sign_in(name, client))
         return _login_page(
             request, next_page=target, name=name, error=WRONG, status=401, headers=verdict.headers
         )
+    # Only failures hold a name back: a user who signs in five times in a row (tabs,
+    # devices) is not locked out by it.
+    await services.login_limiter.forget(name)
     old = request.cookies.get(SESSION_COOKIE)
     if old:
         await services.accounts.sign_out(old, client)
@@ -172,11 +170,18 @@ async def login(
 
 
 @router.post("/logout")
-async def logout(request: Request, principal: SignedInPage) -> Response:
-    """End this browser's session; its live streams end with it."""
+async def logout(request: Request) -> Response:
+    """End this browser's session (its live streams end with it), and forget its cookie.
+
+    Changes need the CSRF token like any other; a cookie whose session has already ended
+    is simply forgotten (no session: nothing to forge).
+    """
     services = services_of(request)
-    raw = request.cookies.get(SESSION_COOKIE, "")
-    await services.accounts.sign_out(raw, request_client(request))
+    principal = await identify(request, tokens=False)
+    if principal is not None:
+        await check_csrf(request, principal, page=True)
+        raw = request.cookies.get(SESSION_COOKIE, "")
+        await services.accounts.sign_out(raw, request_client(request))
     answer = RedirectResponse(root_path(request) + "/login", status_code=303)
     answer.delete_cookie(SESSION_COOKIE, path=root_path(request) or "/")
     return answer

@@ -56,6 +56,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_user_sessions")),
         sa.UniqueConstraint("id_hash", name=op.f("uq_user_sessions_id_hash")),
+        sqlite_autoincrement=True,
     )
     op.create_index(op.f("ix_user_sessions_user_id"), "user_sessions", ["user_id"])
     op.create_table(
@@ -71,6 +72,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
+        sqlite_autoincrement=True,
     )
     op.create_index(op.f("ix_api_tokens_prefix"), "api_tokens", ["prefix"])
     op.create_index(op.f("ix_api_tokens_user_id"), "api_tokens", ["user_id"])

@@ -147,3 +147,12 @@ def test_prune_deletes_only_expired_sessions(accounts: Accounts, clock: FakeCloc
     assert accounts.sessions.prune() == 1
     assert accounts.sessions.lookup(old) is None
     assert accounts.sessions.lookup(fresh) is not None
+
+
+def test_session_ids_are_never_reused(accounts: Accounts) -> None:
+    # Live streams are matched to sessions by id: a new sign-in must not take the id
+    # of the newest session just ended (SQLite's default without AUTOINCREMENT).
+    _, first = _signed_in(accounts)
+    accounts.sessions.end(first, actor=CLI)
+    _, second = _signed_in(accounts, "jonas")
+    assert second > first

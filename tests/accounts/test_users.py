@@ -132,3 +132,31 @@ def test_every_change_leaves_an_audit_line(accounts: Accounts) -> None:
         ("user added", "maria", "cli"),
         ("user added", "boss", "cli"),
     ]
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "\x00", "Ma\x00ria", "x" * 500])
+def test_names_no_user_can_have_are_never_sent_to_the_database(
+    accounts: Accounts, name: str
+) -> None:
+    # PostgreSQL refuses a NUL in text outright: such a name must not reach it.
+    accounts.users.add("boss", PASSWORD, role="admin", actor=CLI)
+    assert accounts.users.authenticate(name, PASSWORD) is None
+    with pytest.raises(UserNotFound):
+        accounts.users.get(name)
+    with pytest.raises(UserNotFound):
+        accounts.sessions.end_all(name, actor=CLI)
+    with pytest.raises(UserNotFound):
+        accounts.tokens.of_user(name)
+    accounts.record_failed_sign_in(name, "192.0.2.1")
+    assert accounts.audit.page(limit=1)[0].subject == "(not a user name)"
+
+
+def test_a_new_password_and_other_changes_are_all_or_nothing(accounts: Accounts) -> None:
+    accounts.users.add("boss", PASSWORD, role="admin", actor=CLI)
+    accounts.users.add("maria", PASSWORD, actor=CLI)
+    with pytest.raises(UserError, match="at least 10"):
+        accounts.users.update("maria", actor=CLI, role="admin", password="short")
+    assert accounts.users.get("maria").role == "viewer"
+    user, ended = accounts.users.update("maria", actor=CLI, role="admin", password="x" * 12)
+    assert user.role == "admin" and ended
+    assert accounts.users.authenticate("maria", "x" * 12) is not None

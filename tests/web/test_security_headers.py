@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,14 +18,13 @@ PAGES = ["/", "/devices/greenhouse", "/devices/nothing", "/login", "/docs"]
 
 
 @pytest.fixture
-def signed_in(make_app: AppFactory) -> TestClient:
+def signed_in(make_app: AppFactory) -> Iterator[TestClient]:
     """A client signed in as a viewer whose display name is markup."""
-    client = TestClient(make_app(public_dashboard=False))
-    client.__enter__()
-    add_device(client.app, "greenhouse")  # type: ignore[arg-type]
-    account = make_account(client.app, "maria", display_name='<img src=x onerror="alert(1)">')
-    client.cookies.set("telemetry_session", account.cookie)
-    return client
+    with TestClient(make_app(public_dashboard=False)) as client:
+        add_device(client.app, "greenhouse")  # type: ignore[arg-type]
+        account = make_account(client.app, "maria", display_name='<img src=x onerror="alert(1)">')
+        client.cookies.set("telemetry_session", account.cookie)
+        yield client
 
 
 def _script_src(policy: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,72 @@ def _sign_in_as(client: TestClient, name: str) -> str:
     cookie: str = answer.history[0].cookies["telemetry_session"] if answer.history else ""
     assert cookie
     return cookie
+
+
+class _Tags(HTMLParser):
+    """The start tags of a page with their attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_the_first_run_sign_in_page_says_so_in_well_formed_markup(make_app: AppFactory) -> None:
+    with TestClient(make_app(public_dashboard=False)) as client:
+        page = client.get("/login")
+    parser = _Tags()
+    parser.feed(page.text)
+    (username,) = [attrs for tag, attrs in parser.tags if attrs.get("id") == "username"]
+    assert set(username) <= {
+        "id", "name", "value", "autocomplete", "autocapitalize", "spellcheck", "required",
+        "autofocus", "aria-describedby",
+    }  # fmt: skip
+    assert "No user exists yet" in page.text
+
+
+def test_successful_sign_ins_do_not_count_against_the_name(client: TestClient) -> None:
+    _sign_in(client, password="a wrong one")
+    for _ in range(6):
+        assert _sign_in(client).status_code == 303  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://[::1"},
+        {"Origin": "null"},
+        {"Origin": "https://testserver:99999"},
+        {"Sec-Fetch-Site": "x" * 5000},
+    ],
+)
+def test_hostile_origins_are_refused_not_crashed_on(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    form = {"username": "maria", "password": PASSWORD}
+    answer = client.post("/login", data=form, headers=headers, follow_redirects=False)
+    assert answer.status_code == 403
+
+
+def test_a_hostile_htmx_current_url_still_leads_to_the_sign_in_page(client: TestClient) -> None:
+    headers = {"HX-Request": "true", "HX-Current-URL": "http://[::1"}
+    answer = client.get("/", headers=headers, follow_redirects=False)
+    assert answer.status_code == 401 and answer.headers["HX-Redirect"] == "/login"
+
+
+def test_a_failed_sign_in_with_a_name_no_user_can_have_is_audited_without_it(
+    client: TestClient,
+) -> None:
+    form = {"username": "my secret password\x1b[31m", "password": PASSWORD}
+    assert client.post("/login", data=form, headers=ORIGIN).status_code == 401
+    audit = client.app.state.services.accounts.audit.page(limit=1)  # type: ignore[attr-defined]
+    assert audit[0].subject == "(not a user name)"
+
+
+def test_signing_out_with_an_ended_session_forgets_the_cookie(client: TestClient) -> None:
+    client.cookies.set("telemetry_session", "x" * 43)
+    answer = client.post("/logout", headers=ORIGIN, follow_redirects=False)
+    assert answer.status_code == 303
+    assert 'telemetry_session=""' in answer.headers["set-cookie"]
