@@ -19,7 +19,9 @@ from typing import TypeVar
 import anyio
 from anyio import to_thread
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
+from app.accounts import audit
 from app.accounts.api_tokens import ApiTokens, TokenHolder, TokenInfo
 from app.accounts.audit import (
     CLI,
@@ -53,7 +55,7 @@ from app.accounts.users import (
 )
 from app.bus import Bus, Subscription
 from app.db import create_session_factory
-from app.telemetry import Clock
+from app.telemetry import AlongWith, Clock
 
 __all__ = [
     "CLI",
@@ -103,6 +105,7 @@ class Accounts:
         self.audit = AuditLog(factory, clock)
         self.first_run = FirstRun(factory, clock, self.users)
         self._bus = bus
+        self._clock = clock
         self._hashing: anyio.CapacityLimiter | None = None
 
     async def authenticate(self, name: str, password: str) -> UserInfo | None:
@@ -113,6 +116,15 @@ class Accounts:
         return await to_thread.run_sync(
             self.users.authenticate, name, password, limiter=self._hashing
         )
+
+    def audit_along(self, action: str, actor: Actor) -> AlongWith:
+        """An audit line for a device change, written in the change's own transaction
+        (the devices context calls it with the device's name and what changed)."""
+
+        def write(session: Session, subject: str, detail: str) -> None:
+            audit.record(session, self._clock(), action, actor, subject, detail)
+
+        return write
 
     def record_failed_sign_in(self, name: str, client: str) -> None:
         """Audit a failed sign-in: the name tried when it could be a user's (anything else

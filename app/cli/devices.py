@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from app.accounts import CLI, DEVICE_ADDED, DEVICE_CHANGED, DEVICE_REVOKED
 from app.cli.accounts import open_accounts
@@ -11,7 +13,7 @@ from app.cli.schema import migrate
 from app.cli.tables import format_time, print_table
 from app.config import Settings
 from app.db import create_db_engine, create_session_factory
-from app.telemetry import Devices, utc_now
+from app.telemetry import AlongWith, Devices, utc_now
 
 
 def open_devices(settings: Settings) -> Devices:
@@ -22,16 +24,17 @@ def open_devices(settings: Settings) -> Devices:
     )
 
 
-def _audit(settings: Settings, action: str, device: str, detail: str = "") -> None:
-    """Write the change to the audit log, with `cli` as who made it."""
+@contextmanager
+def _audited(settings: Settings, action: str) -> Iterator[AlongWith]:
+    """The audit line of a change, written in its transaction, with `cli` as who made it."""
     with open_accounts(settings) as accounts:
-        accounts.audit.add(action, CLI, device, detail)
+        yield accounts.audit_along(action, CLI)
 
 
 def cmd_device_add(settings: Settings, args: argparse.Namespace) -> int:
     """Register a device and print its token once, alone on the last line."""
-    device, token = open_devices(settings).add(args.name)
-    _audit(settings, DEVICE_ADDED, device.name)
+    with _audited(settings, DEVICE_ADDED) as along:
+        device, token = open_devices(settings).add(args.name, along)
     print(f"Added device {device.name!r}. Its token is shown only this once; store it now:")
     print(token)
     return 0
@@ -39,8 +42,8 @@ def cmd_device_add(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_device_rotate(settings: Settings, args: argparse.Namespace) -> int:
     """Give a device a new token; the old one stops working."""
-    token = open_devices(settings).rotate_token(args.name)
-    _audit(settings, DEVICE_CHANGED, args.name, "new token")
+    with _audited(settings, DEVICE_CHANGED) as along:
+        token = open_devices(settings).rotate_token(args.name, along)
     print(
         f"New token for {args.name!r}; running servers refuse the old one within "
         f"{settings.token_cache_seconds:g} s (TELEMETRY_TOKEN_CACHE_SECONDS). Store it now:"
@@ -51,8 +54,8 @@ def cmd_device_rotate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_device_revoke(settings: Settings, args: argparse.Namespace) -> int:
     """Stop a device's token from working; its data stays."""
-    device = open_devices(settings).revoke(args.name)
-    _audit(settings, DEVICE_REVOKED, device.name)
+    with _audited(settings, DEVICE_REVOKED) as along:
+        device = open_devices(settings).revoke(args.name, along)
     print(
         f"Revoked device {device.name!r}; running servers refuse its token within "
         f"{settings.token_cache_seconds:g} s. Its readings are kept; "

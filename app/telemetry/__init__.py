@@ -41,7 +41,14 @@ from app.telemetry.device_names import (
 )
 from app.telemetry.device_rows import DeviceDeleted
 from app.telemetry.device_states import DeviceState, MinuteTotal, QuantityState
-from app.telemetry.devices import DeviceNotFound, DeviceRef, Devices, DeviceSummary, LatestValue
+from app.telemetry.devices import (
+    AlongWith,
+    DeviceNotFound,
+    DeviceRef,
+    Devices,
+    DeviceSummary,
+    LatestValue,
+)
 from app.telemetry.events import MeasurementInserted
 from app.telemetry.history import Bucket, History, HistoryError, SeriesHistory, SeriesNotFound
 from app.telemetry.measurements import Measurements
@@ -79,6 +86,7 @@ __all__ = [
     "OLDER_THAN_RETENTION",
     "QUANTITY_NAME_MAX",
     "QUANTITY_NAME_PATTERN",
+    "AlongWith",
     "Bucket",
     "Clock",
     "DeviceDeleted",

@@ -98,6 +98,15 @@ def _summarize(session: Session, devices: Sequence[Device]) -> list[DeviceSummar
     ]
 
 
+# Written in the same transaction as a device change (the audit line, which the accounts
+# context makes): the session, the device's name, and what changed.
+AlongWith = Callable[[Session, str, str], None]
+
+
+def _nothing(session: Session, name: str, detail: str) -> None:
+    """No other write."""
+
+
 class Devices:
     """Device registry backed by the database; the only code that touches the devices table."""
 
@@ -117,7 +126,7 @@ class Devices:
         # works at once; a revocation made elsewhere takes effect within the cache time.
         self._token_cache: dict[str, tuple[DeviceRef, float]] = {}
 
-    def add(self, raw_name: str) -> tuple[DeviceSummary, str]:
+    def add(self, raw_name: str, along: AlongWith = _nothing) -> tuple[DeviceSummary, str]:
         """Register a device; returns it with its token, which is not stored anywhere."""
         name = normalize_device_name(raw_name)
         key = device_name_key(name)
@@ -129,6 +138,7 @@ class Devices:
                 )
                 session.add(device)
                 session.flush()
+                along(session, name, "")
                 return _summarize(session, [device])[0], token
         except IntegrityError:
             # The unique index on the case-folded name refused it, whoever added the other
@@ -137,7 +147,7 @@ class Devices:
                 existing = self._named_alike(session, key)
             raise already_exists(existing or name) from None
 
-    def rotate_token(self, raw_name: str) -> str:
+    def rotate_token(self, raw_name: str, along: AlongWith = _nothing) -> str:
         """Give a device a new token (and lift a revocation); the old token stops working."""
         token = new_token()
         with translate_storage_errors(), self._sessions.begin() as session:
@@ -145,30 +155,37 @@ class Devices:
             old_hash = device.token_hash
             device.token_hash = hash_token(token)
             device.revoked_at = None
+            along(session, device.name, "new token")
         self._token_cache.pop(old_hash, None)
         return token
 
-    def revoke(self, raw_name: str) -> DeviceSummary:
+    def revoke(self, raw_name: str, along: AlongWith = _nothing) -> DeviceSummary:
         """Stop a device's token from opening the ingest API; its data stays."""
         with translate_storage_errors(), self._sessions.begin() as session:
             device = self._get(session, raw_name)
             if device.revoked_at is None:
                 device.revoked_at = self._clock()
+                along(session, device.name, "")
             token_hash = device.token_hash
             summary = _summarize(session, [device])[0]
         # After the commit: a lookup racing with it must not cache the device again.
         self._token_cache.pop(token_hash, None)
         return summary
 
-    def rename(self, raw_name: str, raw_new_name: str) -> DeviceSummary:
+    def rename(
+        self, raw_name: str, raw_new_name: str, along: AlongWith = _nothing
+    ) -> DeviceSummary:
         """Give a device another name (the rules and uniqueness of `add`); token and data stay."""
         new_name = normalize_device_name(raw_new_name)
         key = device_name_key(new_name)
         try:
             with translate_storage_errors(), self._sessions.begin() as session:
                 device = self._get(session, raw_name)
+                old_name = device.name
                 device.name, device.name_key = new_name, key
                 session.flush()
+                if new_name != old_name:
+                    along(session, new_name, f"renamed from {old_name!r}")
                 token_hash = device.token_hash
                 summary = _summarize(session, [device])[0]
         except IntegrityError:
@@ -183,7 +200,7 @@ class Devices:
         with translate_storage_errors(), self._sessions() as session:
             return count_readings(session, self._get(session, raw_name).id)[0]
 
-    def delete(self, raw_name: str) -> DeviceDeleted:
+    def delete(self, raw_name: str, along: AlongWith = _nothing) -> DeviceDeleted:
         """Delete a device with its series, readings and rollups, in one transaction.
 
         While a writer runs in this process, call it through Measurements.between_writes:
@@ -193,6 +210,8 @@ class Devices:
             device = self._get(session, raw_name)
             token_hash = device.token_hash
             deleted = delete_device_rows(session, device)
+            detail = f"{deleted.readings} readings ({deleted.values} values) deleted"
+            along(session, deleted.name, detail)
         self._token_cache.pop(token_hash, None)
         return deleted
 

@@ -1,5 +1,6 @@
 """Device changes made by an admin, for the back office and the management API alike:
-the devices context does the change, the audit log records it, the live views follow.
+the devices context does the change and writes its audit line in the same transaction,
+and the live views follow.
 """
 
 from __future__ import annotations
@@ -19,14 +20,10 @@ def existing_name(raw: str) -> str:
         raise DeviceNotFound(f"no device is named {raw.strip()[:80]!r}") from None
 
 
-async def _audit(services: Services, action: str, actor: Actor, name: str, detail: str) -> None:
-    await services.accounts.run(lambda: services.accounts.audit.add(action, actor, name, detail))
-
-
 async def add_device(services: Services, name: str, actor: Actor) -> tuple[DeviceSummary, str]:
     """Register a device; every open overview shows it at once. Returns it and its token."""
-    device, token = await run_in_threadpool(services.devices.add, name)
-    await _audit(services, DEVICE_ADDED, actor, device.name, "")
+    along = services.accounts.audit_along(DEVICE_ADDED, actor)
+    device, token = await run_in_threadpool(services.devices.add, name, along)
     await show_new_devices(services)
     return device, token
 
@@ -37,25 +34,25 @@ async def rename_device(
     """Give a device another name; its tile and page follow at once."""
     ref = await run_in_threadpool(services.devices.ref, existing_name(name))
     await show_new_devices(services)  # added elsewhere a moment ago: its tile follows too
-    device = await run_in_threadpool(services.devices.rename, ref.name, new_name)
+    along = services.accounts.audit_along(DEVICE_CHANGED, actor)
+    device = await run_in_threadpool(services.devices.rename, ref.name, new_name, along)
     if device.name != ref.name:
-        await _audit(services, DEVICE_CHANGED, actor, device.name, f"renamed from {ref.name!r}")
         services.hub.rename_device(ref.id, device.name)
     return device
 
 
 async def revoke_device(services: Services, name: str, actor: Actor) -> DeviceSummary:
     """Stop the device's token from opening the ingest API (at once in this process)."""
-    device = await run_in_threadpool(services.devices.revoke, existing_name(name))
-    await _audit(services, DEVICE_REVOKED, actor, device.name, "")
+    along = services.accounts.audit_along(DEVICE_REVOKED, actor)
+    device = await run_in_threadpool(services.devices.revoke, existing_name(name), along)
     return device
 
 
 async def rotate_token(services: Services, name: str, actor: Actor) -> tuple[str, str]:
     """A new token for the device; the old one stops working. Returns (name, token)."""
     ref = await run_in_threadpool(services.devices.ref, existing_name(name))
-    token = await run_in_threadpool(services.devices.rotate_token, ref.name)
-    await _audit(services, DEVICE_CHANGED, actor, ref.name, "new token")
+    along = services.accounts.audit_along(DEVICE_CHANGED, actor)
+    token = await run_in_threadpool(services.devices.rotate_token, ref.name, along)
     return ref.name, token
 
 
@@ -69,10 +66,11 @@ async def delete_device(services: Services, name: str, actor: Actor) -> DeviceDe
     """Delete the device with all its data; it leaves the overview at once."""
     ref = await run_in_threadpool(services.devices.ref, existing_name(name))
     await show_new_devices(services)  # so that it is not shown after its removal below
-    deleted = await services.measurements.between_writes(lambda: services.devices.delete(ref.name))
+    along = services.accounts.audit_along(DEVICE_REMOVED, actor)
+    deleted = await services.measurements.between_writes(
+        lambda: services.devices.delete(ref.name, along)
+    )
     services.hub.remove_device(deleted.id)
     # SQLite may give the next device this id again: look for new devices from below it.
     services.devices_seen_through = min(services.devices_seen_through, deleted.id - 1)
-    detail = f"{deleted.readings} readings ({deleted.values} values) deleted"
-    await _audit(services, DEVICE_REMOVED, actor, deleted.name, detail)
     return deleted

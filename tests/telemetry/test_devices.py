@@ -220,3 +220,26 @@ def test_creation_time_comes_from_the_clock(database_url: str) -> None:
     device, _ = devices.add("greenhouse")
     assert device.created_at == clock.now
     assert devices.get("greenhouse").created_at == clock.now
+
+
+class AlongFails(Exception):
+    """The write made along with a change failed."""
+
+
+def _fail(session: object, name: str, detail: str) -> None:
+    raise AlongFails(name)
+
+
+def test_a_change_and_what_is_written_along_with_it_commit_together(devices: Devices) -> None:
+    written: list[tuple[str, str]] = []
+    devices.add("greenhouse", lambda session, name, detail: written.append((name, detail)))
+    devices.rename("greenhouse", "Greenhouse 2", lambda s, n, d: written.append((n, d)))
+    assert written == [("greenhouse", ""), ("Greenhouse 2", "renamed from 'greenhouse'")]
+    with pytest.raises(AlongFails):
+        devices.add("shed", _fail)
+    with pytest.raises(AlongFails):
+        devices.revoke("Greenhouse 2", _fail)
+    with pytest.raises(AlongFails):
+        devices.delete("Greenhouse 2", _fail)
+    assert [d.name for d in devices.list(limit=10)] == ["Greenhouse 2"]
+    assert not devices.get("Greenhouse 2").revoked

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PUBLIC = {
     # devices
+    "AlongWith",
     "DEVICE_NAME_MAX",
     "DEVICE_NAME_RULE",
     "DeviceDeleted",
