@@ -5,7 +5,7 @@ blocking work (database, Argon2) runs in threads through the async methods of
 `Accounts`; the changes that end sessions announce `SessionsEnded` on the bus after
 they are committed, so that every worker closes its live streams of those sessions.
 
-Inside: users.py, sessions.py, api_tokens.py, audit.py, first_run.py, passwords.py,
+Inside: users.py (and user_rules.py, what a user may be), sessions.py, api_tokens.py, audit.py, first_run.py, passwords.py,
 credentials.py (ids and tokens), events.py, models.py (the tables).
 """
 
@@ -40,19 +40,18 @@ from app.accounts.first_run import FirstRun, SetupClosed
 from app.accounts.models import DISPLAY_NAME_MAX, USER_NAME_MAX
 from app.accounts.passwords import PASSWORD_MAX, PASSWORD_MIN
 from app.accounts.sessions import SessionInfo, SessionLifetime, Sessions, SignedIn
-from app.accounts.users import (
+from app.accounts.user_rules import (
     ROLES,
     USER_NAME_RULE,
     Role,
     UserConflict,
     UserError,
-    UserInfo,
     UserNotFound,
-    Users,
     check_role,
     check_user_name,
     is_user_name,
 )
+from app.accounts.users import UserInfo, Users
 from app.bus import Bus, Subscription
 from app.db import create_session_factory
 from app.telemetry import AlongWith, Clock

@@ -17,7 +17,8 @@ from app.accounts import audit
 from app.accounts.audit import Actor
 from app.accounts.credentials import digest, looks_like_personal_token, new_personal_token
 from app.accounts.models import TOKEN_PREFIX_LENGTH, ApiToken, User
-from app.accounts.users import UserError, UserInfo, find_user, user_info
+from app.accounts.user_rules import UserError
+from app.accounts.users import UserInfo, find_user, user_info
 from app.db import translate_storage_errors
 from app.telemetry import Clock
 

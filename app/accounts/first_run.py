@@ -17,7 +17,8 @@ from app.accounts import audit
 from app.accounts.audit import Actor
 from app.accounts.credentials import digest
 from app.accounts.models import SetupCode, User
-from app.accounts.users import UserError, UserInfo, Users
+from app.accounts.user_rules import UserError
+from app.accounts.users import UserInfo, Users
 from app.db import translate_storage_errors
 from app.telemetry import Clock
 

@@ -7,12 +7,10 @@ facade (app/accounts/__init__.py) announces that on the bus after the commit.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -20,33 +18,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts import audit
 from app.accounts.audit import Actor
-from app.accounts.models import DISPLAY_NAME_MAX, ApiToken, User, UserSession
-from app.accounts.passwords import PasswordRejected, check_password, hash_password, verify_password
+from app.accounts.models import ApiToken, User, UserSession
+from app.accounts.passwords import hash_password, verify_password
+from app.accounts.user_rules import (
+    Role,
+    UserConflict,
+    UserNotFound,
+    check_display_name,
+    check_new_password,
+    check_user_name,
+    is_user_name,
+)
 from app.db import translate_storage_errors
 from app.telemetry import Clock
-
-Role = Literal["admin", "viewer"]
-ROLES: tuple[Role, ...] = ("admin", "viewer")
-USER_NAME_RULE = (
-    "1 to 32 characters: lowercase letters, digits, '_', '.' and '-', "
-    "starting with a letter or digit"
-)
-_USER_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
-# Display names are free text, but not control characters: they would break the log
-# lines and event-stream frames they appear in (every page escapes them as well).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-class UserError(ValueError):
-    """A user operation refused; the message says why."""
-
-
-class UserNotFound(UserError):
-    """No user has that name."""
-
-
-class UserConflict(UserError):
-    """Refused by the state of things, not by the values: a name taken, the last admin."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,51 +65,14 @@ def user_info(user: User) -> UserInfo:
     )
 
 
-def check_user_name(raw: str) -> str:
-    """The name as stored, or UserError stating the rule."""
-    name = raw.strip()
-    if _USER_NAME.fullmatch(name):
-        return name
-    if _USER_NAME.fullmatch(name.lower()):
-        raise UserError(f"user names are lowercase: {name.lower()!r}, not {name!r}")
-    raise UserError(f"{name[:40]!r} is not a user name: {USER_NAME_RULE}")
-
-
-def check_display_name(raw: str, fallback: str) -> str:
-    """A display name as stored (the user name when blank), or UserError."""
-    display = raw.strip() or fallback
-    if len(display) > DISPLAY_NAME_MAX:
-        raise UserError(f"a display name has at most {DISPLAY_NAME_MAX} characters")
-    if _CONTROL.search(display):
-        raise UserError("a display name cannot hold control characters or line breaks")
-    return display
-
-
 def find_user(session: Session, raw_name: str) -> User:
     """The users row named `raw_name`; UserNotFound if none (a name that breaks the
     rule names nobody and is never sent to the database: PostgreSQL refuses NUL)."""
     name = raw_name.strip()
-    user = (
-        session.scalar(select(User).where(User.name == name))
-        if _USER_NAME.fullmatch(name)
-        else None
-    )
+    user = session.scalar(select(User).where(User.name == name)) if is_user_name(name) else None
     if user is None:
         raise UserNotFound(f"no user is named {name[:40]!r}")
     return user
-
-
-def is_user_name(raw: str) -> bool:
-    """True for a string that follows the user-name rule."""
-    return _USER_NAME.fullmatch(raw) is not None
-
-
-def check_role(raw: str) -> Role:
-    """The role named `raw`, or UserError listing the roles."""
-    for role in ROLES:
-        if raw == role:
-            return role
-    raise UserError(f"{raw[:20]!r} is not a role: use 'admin' or 'viewer'")
 
 
 class Users:
@@ -272,7 +219,7 @@ class Users:
         """The active user with this name and password, or None (blocking, ~40 ms either way)."""
         name = raw_name.strip().lower()
         user = None
-        if _USER_NAME.fullmatch(name):  # anything else names nobody: never sent to the database
+        if is_user_name(name):  # anything else names nobody: never sent to the database
             with translate_storage_errors(), self._sessions() as session:
                 user = session.scalar(select(User).where(User.name == name))
         stored = user.password_hash if user is not None else None
@@ -298,11 +245,3 @@ class Users:
     def _transaction(self, session: Session | None) -> AbstractContextManager[Session]:
         # The caller's transaction when given: the first admin is made inside the setup's.
         return nullcontext(session) if session is not None else self._sessions.begin()
-
-
-def check_new_password(password: str, name: str) -> None:
-    """Refuse, with UserError, a password that user `name` may not have."""
-    try:
-        check_password(password, name)
-    except PasswordRejected as exc:
-        raise UserError(str(exc)) from None
