@@ -5,8 +5,9 @@ blocking work (database, Argon2) runs in threads through the async methods of
 `Accounts`; the changes that end sessions announce `SessionsEnded` on the bus after
 they are committed, so that every worker closes its live streams of those sessions.
 
-Inside: users.py (and user_rules.py, what a user may be), sessions.py, api_tokens.py, audit.py, first_run.py, passwords.py,
-credentials.py (ids and tokens), events.py, models.py (the tables).
+Inside: users.py (and user_rules.py: what a user may be), sessions.py, api_tokens.py,
+audit.py, first_run.py, passwords.py, credentials.py (ids and tokens), events.py,
+models.py (the tables).
 """
 
 from __future__ import annotations
