@@ -69,11 +69,12 @@
   window.addEventListener("beforeunload", function () { leaving = true; });
   window.addEventListener("pageshow", function () { leaving = false; });
   function checkStillSignedIn() {
-    if (checking || !window.fetch) return;
+    if (checking || leaving || !window.fetch) return;
     checking = true;
     fetch(window.location.href, { redirect: "manual", cache: "no-store" })
       .then(function (response) {
-        if (response.type === "opaqueredirect" || response.status === 401) window.location.reload();
+        var refused = response.type === "opaqueredirect" || response.status === 401;
+        if (refused && !leaving) window.location.reload();
       })
       .catch(function () {})
       .then(function () { checking = false; });
