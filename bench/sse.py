@@ -109,23 +109,25 @@ async def measure(
     for viewer in viewers[::every]:
         viewer.probe = True
     began = time.monotonic()
-    await open_all(name, url, viewers)
-    open_s = time.monotonic() - began
-    await asyncio.sleep(3)
-    after = rss_kib(pid)
-    counts = [v.updates for v in viewers]
-    for viewer in viewers:
-        viewer.latencies.clear()
-    await asyncio.sleep(args.seconds)
+    try:
+        await open_all(name, url, viewers)
+        open_s = time.monotonic() - began
+        await asyncio.sleep(3)
+        after = rss_kib(pid)
+        counts = [v.updates for v in viewers]
+        for viewer in viewers:
+            viewer.latencies.clear()
+        await asyncio.sleep(args.seconds)
+    finally:
+        stop.set()
+        await driver
+        for viewer in viewers:
+            viewer.close()
+        await asyncio.sleep(1)  # the server sees them go before it is stopped
     gained = [v.updates - c for v, c in zip(viewers, counts, strict=True)]
     latencies = sorted(x for v in viewers if v.probe for x in v.latencies)
     opening = sorted(v.open_ms for v in viewers)
     ticks = max(gained)
-    stop.set()
-    await driver
-    for viewer in viewers:
-        viewer.close()
-    await asyncio.sleep(1)  # the server sees them go before it is stopped
     return Result(
         name=name,
         viewers=len(viewers),
@@ -174,13 +176,17 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         names = order if args.public else ["signed-in"]
         results.extend([await real_server(name, workdir, options, args) for name in names])
     renders = await fleet_renders(workdir, options, args)
+    print("  " + renders, flush=True)
     naive: Result | None = None
     if args.naive:
         env = server_env(workdir, "naive", **options)
         target = ["bench.naive_sse_app:app", "--backlog", "8192"]
         with uvicorn_server(target, env, "/healthz") as url:
-            naive = await measure("naive", url, {}, None, args)
-        results.append(naive)
+            try:
+                naive = await measure("naive", url, {}, None, args)
+                results.append(naive)
+            except RuntimeError as exc:  # the baseline may not open them all: say so
+                print(f"  naive baseline not measured: {exc}", flush=True)
     print()
     print(
         f"{args.viewers} viewers ({args.users} users x {-(-args.viewers // args.users)} "
