@@ -22,7 +22,11 @@ For each:
      counters from /metrics: tiles rendered per tick, with no viewer and with 2,000
      signed-in viewers on the overview.
 
+--seen MINUTES dates the sessions' last use back: over a minute, each lookup also
+writes the session's last-seen time, as when every browser reconnects after a restart.
+
 Usage: python bench/sse.py [--viewers 10000] [--users 100] [--pairs 1] [--seconds 20]
+                           [--seen 0] [--no-public] [--no-naive]
 """
 
 from __future__ import annotations
