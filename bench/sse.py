@@ -1,18 +1,32 @@
-"""Thousands of live viewers: memory per viewer, delivery latency, renders per tick.
+"""Thousands of live viewers, signed in: memory per viewer, delivery latency, renders per tick.
 
-Runs the real server and bench/naive_sse_app.py (one queue per viewer, a render per
-viewer) one after the other, on loopback, each with one uvicorn worker, and for each:
+Runs, one after the other on loopback, each with one uvicorn worker:
 
-  1. measures the server's resident memory, opens --viewers event streams, waits until
-     every one has its first tile, and measures again: the growth per viewer;
+  signed-in  the real server; every viewer sends a session cookie of its own (--users
+             users with --viewers/--users sessions each, created in bulk beforehand),
+             so opening each stream looks the session up in the database;
+  public     the real server with TELEMETRY_PUBLIC_DASHBOARD=1, viewers without a
+             cookie: the same streams without the lookup, side by side (--pairs);
+  naive      bench/naive_sse_app.py (one queue per viewer, a render per viewer).
+
+For each:
+
+  1. measures the server's resident memory, opens --viewers event streams (500 at a
+     time), waits until every one has its first tile, and measures again: the growth
+     per viewer; and how long the streams took to open (request to first bytes);
   2. while a driver posts a reading four times a second, --probes of those streams
      time each update from the tick that produced it (the server writes the tick's time
      in a `: tick <ms>` comment before the tick's frames), and every stream counts the
      updates it got: each should get every one;
-  3. (real server only) with --devices devices posting 10 readings/s each, reads the
-     hub's counters from /metrics: tiles rendered per tick, whatever the viewers.
+  3. (once) with --devices devices posting 10 readings/s each, reads the hub's
+     counters from /metrics: tiles rendered per tick, with no viewer and with 2,000
+     signed-in viewers on the overview.
 
-Usage: python bench/sse.py [--viewers 10000] [--probes 20] [--seconds 20] [--devices 100]
+--seen MINUTES dates the sessions' last use back: over a minute, each lookup also
+writes the session's last-seen time, as when every browser reconnects after a restart.
+
+Usage: python bench/sse.py [--viewers 10000] [--users 100] [--pairs 1] [--seconds 20]
+                           [--seen 0] [--no-public] [--no-naive]
 """
 
 from __future__ import annotations
@@ -20,62 +34,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
-import os
-import re
 import resource
 import statistics
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
+from bench.accounts_seed import create_sessions
 from bench.ingest import prepare_database, server_env, uvicorn_server
+from bench.sse_fleet import OVERVIEW, fleet_renders
+from bench.streams import Viewer, open_all, percentile, rss_kib, server_pid, stream_request
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class Viewer(asyncio.Protocol):
-    """One open stream, as the load generator sees it.
-
-    A bare protocol rather than a task per stream: ten thousand of them must cost the
-    load generator, which shares the machine with the server, as little as possible.
-    """
-
-    def __init__(self, request: bytes, marker: bytes, *, probe: bool = False) -> None:
-        self.request = request
-        self.marker = marker
-        self.probe = probe
-        self.updates = 0
-        self.latencies: list[float] = []
-        self.ready = asyncio.Event()
-        self.transport: asyncio.Transport | None = None
-        self.lost = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A stream connection's transport; uvloop's is not an asyncio.Transport subclass.
-        self.transport = cast(asyncio.Transport, transport)
-        self.transport.write(self.request)
-
-    def data_received(self, data: bytes) -> None:
-        hits = data.count(self.marker)
-        if hits:
-            self.updates += hits
-            self.ready.set()
-            if self.probe:
-                received = time.time() * 1000
-                self.latencies.extend(received - int(m) for m in TICK.findall(data))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = True
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
 
 
 @dataclass
@@ -89,62 +63,22 @@ class Result:
     p99_ms: float
     ticks: int
     complete: float  # share of viewers that got every update of the window
+    open_p50_ms: float  # one stream: request written to the answer's first bytes
+    open_p99_ms: float
+    open_s: float  # all streams: the first connect to the last first tile
 
     def line(self) -> str:
         return (
-            f"{self.name:6s} {self.kib_per_viewer:6.1f} KiB/viewer   probe latency after the "
-            f"tick: p50 {self.p50_ms:6.1f} ms, p99 {self.p99_ms:6.1f} ms   "
-            f"{self.complete:.1%} of viewers got all {self.ticks} updates"
+            f"{self.name:9s} {self.kib_per_viewer:5.1f} KiB/viewer   after the tick: "
+            f"p50 {self.p50_ms:6.1f} ms, p99 {self.p99_ms:6.1f} ms   "
+            f"{self.complete:.1%} got all {self.ticks} updates   opening a stream: "
+            f"p50 {self.open_p50_ms:6.1f} ms, p99 {self.open_p99_ms:6.1f} ms, "
+            f"all in {self.open_s:4.1f} s"
         )
 
 
-def rss_kib(pid: int) -> int:
-    """Resident memory of a process, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
-def server_pid(port: int) -> int:
-    """The pid of the process listening on `port` (the uvicorn worker)."""
-    target = f":{port:04X}"
-    inodes = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        parts = line.split()
-        if parts[1].endswith(target) and parts[3] == "0A":  # LISTEN
-            inodes.add(parts[9])
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        with contextlib.suppress(OSError):
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                link = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if link.startswith("socket:[") and link[8:-1] in inodes:
-                    return int(pid)
-    raise RuntimeError(f"nobody listens on {port}")
-
-
-TICK = re.compile(rb": tick (\d+)")
-
-
-def stream_request(path: str) -> bytes:
-    """The request line and headers of an event stream."""
-    return f"GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n".encode()
-
-
-async def watch(host: str, port: int, viewers: list[Viewer]) -> None:
-    """Open the streams of `viewers`."""
-    loop = asyncio.get_running_loop()
-    await asyncio.gather(
-        *(loop.create_connection(functools.partial(_same, v), host, port) for v in viewers)
-    )
-
-
-def _same(viewer: Viewer) -> Viewer:
-    return viewer
-
-
-async def drive(url: str, headers: dict[str, str], stop: asyncio.Event, devices: int = 1) -> None:
-    """Post readings: device 0 four times a second (and the others, when given, 10/s)."""
+async def drive(url: str, headers: dict[str, str], stop: asyncio.Event) -> None:
+    """Post a reading for device 0 four times a second."""
     async with httpx.AsyncClient(base_url=url) as client:
         value = 0
         while not stop.is_set():
@@ -160,88 +94,78 @@ async def drive(url: str, headers: dict[str, str], stop: asyncio.Event, devices:
 async def measure(
     name: str,
     url: str,
-    path: str,
-    marker: bytes,
     headers: dict[str, str],
+    cookies: list[str] | None,
     args: argparse.Namespace,
 ) -> Result:
     """Open the viewers on one server and measure it (see the module docstring)."""
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    pid = server_pid(port)
+    pid = server_pid(urlsplit(url).port or 80)
     stop = asyncio.Event()
     driver = asyncio.create_task(drive(url, headers, stop))
     await asyncio.sleep(2)
     before = rss_kib(pid)
-    request = stream_request(path)
+    path = OVERVIEW if name != "naive" else "/events"
     every = args.viewers // args.probes
-    viewers = [Viewer(request, marker, probe=i % every == 0) for i in range(args.viewers)]
-    for start in range(0, len(viewers), 500):
-        await watch(host, port, viewers[start : start + 500])
-        await asyncio.sleep(0.2)
-        print(f"  {name}: {min(start + 500, len(viewers))} viewers connected", flush=True)
+    viewers = [
+        Viewer(stream_request(path, cookies[i] if cookies else None), b"event: tile-")
+        for i in range(args.viewers)
+    ]
+    for viewer in viewers[::every]:
+        viewer.probe = True
+    began = time.monotonic()
     try:
-        await asyncio.wait_for(asyncio.gather(*(v.ready.wait() for v in viewers)), timeout=120)
-    except TimeoutError:
-        waiting = [v for v in viewers if not v.ready.is_set()]
-        raise RuntimeError(
-            f"{name}: {len(waiting)} of {len(viewers)} streams got no update within 120 s "
-            f"({sum(v.lost for v in waiting)} of them closed by the server)"
-        ) from None
-    await asyncio.sleep(3)
-    after = rss_kib(pid)
-    counts = [v.updates for v in viewers]
-    for viewer in viewers:
-        viewer.latencies.clear()
-    await asyncio.sleep(args.seconds)
+        await open_all(name, url, viewers)
+        open_s = time.monotonic() - began
+        await asyncio.sleep(3)
+        after = rss_kib(pid)
+        counts = [v.updates for v in viewers]
+        for viewer in viewers:
+            viewer.latencies.clear()
+        await asyncio.sleep(args.seconds)
+    finally:
+        stop.set()
+        await driver
+        for viewer in viewers:
+            viewer.close()
+        await asyncio.sleep(1)  # the server sees them go before it is stopped
     gained = [v.updates - c for v, c in zip(viewers, counts, strict=True)]
     latencies = sorted(x for v in viewers if v.probe for x in v.latencies)
+    opening = sorted(v.open_ms for v in viewers)
     ticks = max(gained)
-    stop.set()
-    await driver
-    for viewer in viewers:
-        viewer.close()
     return Result(
         name=name,
         viewers=len(viewers),
         kib_per_viewer=(after - before) / len(viewers),
         p50_ms=statistics.median(latencies),
-        p99_ms=latencies[int(len(latencies) * 0.99)],
+        p99_ms=percentile(latencies, 0.99),
         ticks=ticks,
         complete=sum(1 for g in gained if g >= ticks - 1) / len(gained),
+        open_p50_ms=statistics.median(opening),
+        open_p99_ms=percentile(opening, 0.99),
+        open_s=open_s,
     )
 
 
-async def renders_per_tick(url: str, tokens: list[str], seconds: float) -> float:
-    """Tiles rendered per tick while every device of `tokens` posts 10 readings/s."""
-    stop = asyncio.Event()
-
-    async def device(token: str) -> None:
-        async with httpx.AsyncClient(base_url=url) as client:
-            value = 0
-            while not stop.is_set():
-                value += 1
-                await client.post(
-                    "/api/v1/measurements",
-                    json={"values": {"temperature": 20 + value % 50 / 10}},
-                    headers={"Authorization": f"Bearer {token}"},
-                )
-                await asyncio.sleep(0.1)
-
-    def counters() -> tuple[float, float]:
-        text = httpx.get(url + "/metrics").text
-        renders = float(re.search(r"telemetry_live_renders_total ([\d.e+]+)", text).group(1))  # type: ignore[union-attr]
-        ticks = float(re.search(r"telemetry_live_ticks_total ([\d.e+]+)", text).group(1))  # type: ignore[union-attr]
-        return renders, ticks
-
-    drivers = [asyncio.create_task(device(t)) for t in tokens]
-    await asyncio.sleep(2)
-    renders0, ticks0 = counters()
-    await asyncio.sleep(seconds)
-    renders1, ticks1 = counters()
-    stop.set()
-    await asyncio.gather(*drivers)
-    return (renders1 - renders0) / (ticks1 - ticks0)
+async def real_server(
+    name: str, workdir: Path, options: dict[str, str], args: argparse.Namespace
+) -> Result:
+    """One run of the real server: signed-in viewers, or public ones without a cookie."""
+    public = name == "public"
+    env = server_env(workdir, name, TELEMETRY_PUBLIC_DASHBOARD="1" if public else "0", **options)
+    # The viewers watch a dashboard of one device, as the naive app shows one tile.
+    token = prepare_database(workdir, env, devices=1).read_text().split()[0]
+    cookies = None
+    if not public:
+        began = time.monotonic()
+        per_user = -(-args.viewers // args.users)
+        database = env["TELEMETRY_DATABASE_URL"]
+        cookies = create_sessions(database, args.users, per_user, seen_minutes_ago=args.seen)
+        print(f"  {args.users} users x {per_user} sessions in {time.monotonic() - began:.1f} s")
+    target = ["--factory", "app.main:create_app_from_env", "--backlog", "8192"]
+    with uvicorn_server(target, env, "/healthz") as url:
+        result = await measure(name, url, {"Authorization": f"Bearer {token}"}, cookies, args)
+    print("  " + result.line(), flush=True)  # kept should a later step fail
+    return result
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> None:
@@ -250,55 +174,49 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         "TELEMETRY_SSE_STREAMS_PER_CLIENT": str(args.viewers * 2),
         "TELEMETRY_SSE_DIRECT_WRITE": args.direct_write,
     }
-    results = []
-    target = ["--factory", "app.main:create_app_from_env", "--backlog", "8192"]
-    # The viewers watch a dashboard of one device, as the naive app shows one tile.
-    env = server_env(workdir, "viewers", **options)
-    token = prepare_database(workdir, env, devices=1).read_text().split()[0]
-    with uvicorn_server(target, env, "/healthz") as url:
-        headers = {"Authorization": f"Bearer {token}"}
-        results.append(
-            await measure("real", url, "/events?topic=overview", b"event: tile-", headers, args)
-        )
-    print("  " + results[-1].line(), flush=True)  # kept should a later step fail
-    # Renders per tick: a fleet, with and without a crowd watching the overview.
-    renders: dict[str, float] = {}
-    env = server_env(workdir, "fleet", **options)
-    fleet = prepare_database(workdir, env, devices=args.devices).read_text().split()
-    with uvicorn_server(target, env, "/healthz") as url:
-        renders["without"] = await renders_per_tick(url, fleet, args.seconds / 2)
-        request = stream_request("/events?topic=overview")
-        crowd = [Viewer(request, b"event: ") for _ in range(min(args.viewers, 2000))]
-        parts = urlsplit(url)
-        for start in range(0, len(crowd), 500):
-            await watch(parts.hostname or "", parts.port or 0, crowd[start : start + 500])
-        await asyncio.wait_for(asyncio.gather(*(v.ready.wait() for v in crowd)), timeout=60)
-        renders["with"] = await renders_per_tick(url, fleet, args.seconds / 2)
-        for viewer in crowd:
-            viewer.close()
-    naive_env = {**env, "PYTHONPATH": str(ROOT)}
-    with uvicorn_server(
-        ["bench.naive_sse_app:app", "--backlog", "8192"], naive_env, "/healthz"
-    ) as url:
-        results.append(await measure("naive", url, "/events", b"event: tile-", {}, args))
+    results: list[Result] = []
+    for pair in range(args.pairs):
+        order = ["signed-in", "public"] if pair % 2 == 0 else ["public", "signed-in"]
+        names = order if args.public else ["signed-in"]
+        results.extend([await real_server(name, workdir, options, args) for name in names])
+    renders = await fleet_renders(workdir, options, args)
+    print("  " + renders, flush=True)
+    naive: Result | None = None
+    if args.naive:
+        env = server_env(workdir, "naive", **options)
+        target = ["bench.naive_sse_app:app", "--backlog", "8192"]
+        with uvicorn_server(target, env, "/healthz") as url:
+            try:
+                naive = await measure("naive", url, {}, None, args)
+                results.append(naive)
+            except RuntimeError as exc:  # the baseline may not open them all: say so
+                print(f"  naive baseline not measured: {exc}", flush=True)
     print()
     print(
-        f"{args.viewers} viewers, {args.probes} probes, {args.seconds:g} s of updates, "
-        "one tick a second"
+        f"{args.viewers} viewers ({args.users} users x {-(-args.viewers // args.users)} "
+        f"sessions, last seen {args.seen:g} min before), {args.probes} probes, "
+        f"{args.seconds:g} s of updates, one tick a second"
     )
     for r in results:
         print(r.line())
-    real, naive = results
-    memory = real.kib_per_viewer / naive.kib_per_viewer
-    print(
-        f"memory per viewer: {memory:.2f} of naive (target <= 20 KB); "
-        f"p99: {real.p99_ms / naive.p99_ms:.2f} of naive (target <= 100 ms)"
-    )
-    print(
-        f"tiles rendered per tick, {args.devices} devices posting 10 readings/s each: "
-        f"{renders['without']:.1f} with no viewer, {renders['with']:.1f} with "
-        f"{min(args.viewers, 2000)} viewers on the overview (target <= {args.devices})"
-    )
+    signed = [r for r in results if r.name == "signed-in"]
+    public = [r for r in results if r.name == "public"]
+    kib = statistics.median(r.kib_per_viewer for r in signed)
+    p99 = statistics.median(r.p99_ms for r in signed)
+    print(f"signed-in: {kib:.1f} KiB = {kib * 1.024:.1f} KB per viewer (target <= 20 KB), "
+          f"p99 {p99:.1f} ms after the tick (target <= 100 ms)")  # fmt: skip
+    if public:
+        print(
+            "signed-in / public: memory "
+            f"{kib / statistics.median(r.kib_per_viewer for r in public):.2f}, p99 "
+            f"{p99 / statistics.median(r.p99_ms for r in public):.2f}, opening p99 "
+            f"{statistics.median(r.open_p99_ms for r in signed):.1f} against "
+            f"{statistics.median(r.open_p99_ms for r in public):.1f} ms"
+        )
+    if naive is not None:
+        print(f"signed-in / naive: memory {kib / naive.kib_per_viewer:.2f}, "
+              f"p99 {p99 / naive.p99_ms:.2f}")  # fmt: skip
+    print(renders)
 
 
 def main() -> None:
@@ -306,9 +224,19 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--viewers", type=int, default=10_000)
+    parser.add_argument("--users", type=int, default=100, help="the viewers' users")
     parser.add_argument("--probes", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--devices", type=int, default=100)
+    parser.add_argument("--pairs", type=int, default=1, help="signed-in and public runs")
+    parser.add_argument(
+        "--seen",
+        type=float,
+        default=0.0,
+        help="minutes since the sessions were last seen (over 1: each lookup also writes)",
+    )
+    parser.add_argument("--no-public", dest="public", action="store_false")
+    parser.add_argument("--no-naive", dest="naive", action="store_false")
     parser.add_argument("--workdir", default="/tmp/bench-sse")
     parser.add_argument(
         "--direct-write",
