@@ -227,7 +227,10 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    env = server_env(workdir, "history", TELEMETRY_MAX_SERIES_POINTS="5000")
+    # History is measured, not sign-in: the dashboard is public for this server.
+    env = server_env(
+        workdir, "history", TELEMETRY_MAX_SERIES_POINTS="5000", TELEMETRY_PUBLIC_DASHBOARD="1"
+    )
     prepare_database(workdir, env, devices=1)
     now = datetime.now(UTC).replace(microsecond=0)
     began = time.perf_counter()

@@ -210,7 +210,14 @@ def main() -> None:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     interval = 1.0  # the default refresh interval
-    env = server_env(workdir, "overview", TELEMETRY_REFRESH_INTERVAL=str(interval))
+    # Pages are measured, not sign-in: the dashboard is public for this server.
+    env = server_env(
+        workdir,
+        "overview",
+        TELEMETRY_REFRESH_INTERVAL=str(interval),
+        TELEMETRY_PUBLIC_DASHBOARD="1",
+        TELEMETRY_METRICS_PUBLIC="1",
+    )
     tokens = prepare_database(workdir, env, devices=args.devices).read_text().split()
     now = datetime.now(UTC).replace(microsecond=0)
     values = seed(env["TELEMETRY_DATABASE_URL"], args.devices, now)

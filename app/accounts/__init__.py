@@ -100,7 +100,7 @@ class Accounts:
     def __init__(self, engine: Engine, bus: Bus, clock: Clock, lifetime: SessionLifetime) -> None:
         factory = create_session_factory(engine)
         self.users = Users(factory, clock)
-        self.sessions = Sessions(factory, clock, lifetime)
+        self.sessions = Sessions(engine, factory, clock, lifetime)
         self.tokens = ApiTokens(factory, clock)
         self.audit = AuditLog(factory, clock)
         self.first_run = FirstRun(factory, clock, self.users)
@@ -111,8 +111,11 @@ class Accounts:
     async def authenticate(self, name: str, password: str) -> UserInfo | None:
         """The active user with this name and password (Argon2 in its own small pool)."""
         if self._hashing is None:
-            # Each hash in flight holds 19 MiB: as many at once as there are cores.
-            self._hashing = anyio.CapacityLimiter(max(2, os.cpu_count() or 2))
+            # Each hash in flight holds 19 MiB and a core for 40 ms: one core is left
+            # for ingest and the live pages (on 2 cores, a burst of 20 sign-ins doubled
+            # ingest's p99 with two hashing threads, and raised it by half with one:
+            # docs/benchmarks.md).
+            self._hashing = anyio.CapacityLimiter(max(1, (os.cpu_count() or 2) - 1))
         return await to_thread.run_sync(
             self.users.authenticate, name, password, limiter=self._hashing
         )

@@ -45,7 +45,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.live.hub import OVERVIEW, LiveHub, ServerClosing, device_topic
 from app.live.streams import TooManyStreams
 from app.live.viewers import Viewer
-from app.telemetry import DEVICE_NAME_MAX, DeviceError, normalize_device_name
+from app.telemetry import (
+    DEVICE_NAME_MAX,
+    DeviceError,
+    StorageUnavailable,
+    normalize_device_name,
+)
 from app.web.auth import READ_REFUSALS, LoginRequired, api_reader, request_client
 from app.web.auth_answers import login_required
 from app.web.deps import CONTROL_CHARACTERS, live_device_id, services_of
@@ -88,7 +93,7 @@ def _invalid(name: str, message: str, kind: str = "value_error") -> JSONResponse
             "64 characters or holding control characters; `loc` says which."
         ),
         429: refusal("This client holds too many live streams.", RETRY_AFTER),
-        503: refusal("The server is shutting down.", RETRY_AFTER),
+        503: refusal("The server is shutting down, or the database does not answer.", RETRY_AFTER),
     },
 )
 async def events(
@@ -119,6 +124,10 @@ async def events(
     except LoginRequired as exc:
         refused: Response = await login_required(request, exc)
         return refused
+    except StorageUnavailable as exc:  # answered here: streams run outside the app's handlers
+        return JSONResponse(
+            {"detail": exc.reason}, 503, headers={"Retry-After": str(exc.retry_after)}
+        )
     if topic is not None and topic != OVERVIEW:
         return _invalid("topic", "the only topic is `overview`; a device's page is `device=NAME`")
     if device is not None:
