@@ -7,6 +7,7 @@ is text wherever it appears, in pages and in fragments pushed over SSE alike.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,7 +78,10 @@ def sparkline(points: list[float | None], precision: int) -> Sparkline:
     if high - low < least:
         middle = (high + low) / 2
         low, high = middle - least / 2, middle + least / 2
-    base, scale = SPARK_HEIGHT - 3, (SPARK_HEIGHT - 6) / (high - low)
+    span = high - low
+    if not 0 < span < math.inf:  # magnitudes past what a float's steps or range can span
+        low, span = 0.0, math.inf  # drawn flat, along the bottom
+    base, scale = SPARK_HEIGHT - 3, (SPARK_HEIGHT - 6) / span
     every_point = len(present) <= SPARK_DOTS_BELOW
     count = len(points)
     line: list[str] = []

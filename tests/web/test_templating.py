@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
+
 from app.live.state import DeviceView, Status
 from app.web.templating import SPARK_HEIGHT, Templates, sparkline
 from tests.factories import T0, inserted
@@ -83,3 +85,13 @@ def test_runs_are_lines_broken_where_minutes_are_missing() -> None:
     assert drawn.line == "M0.0 16.2 L17.1 14.0 M51.4 11.8 M102.9 14.0 L120.0 16.2"
     assert drawn.line.count("M") == 3  # three runs, two gaps
     assert drawn.dots.count("h0") == 5  # few points: every one is marked
+
+
+@pytest.mark.parametrize(
+    "points", [[1e308, -1e308], [1e300, 1e300 * (1 + 1e-16)], [-1.7e308, 1.7e308, None, 0.0]]
+)
+def test_sparklines_of_extreme_values_are_drawn_flat_not_crashed_on(
+    points: list[float | None],
+) -> None:
+    drawn = sparkline(points, 1)
+    assert drawn.line and "nan" not in drawn.line and "inf" not in drawn.line
