@@ -190,12 +190,7 @@ class Accounts:
 
     async def set_password(self, user_name: str, password: str, actor: Actor) -> UserInfo:
         """Give a user a new password; their sessions and live streams end."""
-        user = await to_thread.run_sync(
-            lambda: self.users.set_password(user_name, password, actor=actor),
-            limiter=self._hashing,
-        )
-        await self._bus.publish(SessionsEnded(user.id))
-        return user
+        return await self.update_user(user_name, actor, password=password)
 
     async def remove_user(self, user_name: str, actor: Actor) -> UserInfo:
         """Delete a user; their sessions and live streams end."""

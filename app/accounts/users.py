@@ -138,16 +138,7 @@ class Users:
 
     def set_password(self, raw_name: str, password: str, *, actor: Actor) -> UserInfo:
         """Give a user a new password (blocking); their sessions end."""
-        name = check_user_name(raw_name)
-        check_new_password(password, name)
-        password_hash = hash_password(password)
-        now = self._clock()
-        with translate_storage_errors(), self._sessions.begin() as session:
-            user = self._get(session, name)
-            user.password_hash = password_hash
-            session.execute(delete(UserSession).where(UserSession.user_id == user.id))
-            audit.record(session, now, audit.USER_CHANGED, actor, name, "new password")
-            return user_info(user)
+        return self.update(check_user_name(raw_name), actor=actor, password=password)[0]
 
     def update(
         self,

@@ -256,6 +256,5 @@ async def metrics_reader(request: Request) -> Principal:
 
 PageReader = Annotated[Principal, Depends(page_reader)]
 ApiReader = Annotated[Principal, Depends(api_reader)]
-SignedInPage = Annotated[Principal, Depends(signed_in_page)]
 AdminPage = Annotated[Principal, Depends(admin_page)]
 AdminApi = Annotated[Principal, Depends(admin_api)]
