@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from app.live.presence_entry import PresenceEntry
 from app.live.state import DeviceView, QuantityView, Status
 from app.resources import resource_path
 from app.telemetry import KNOWN_QUANTITIES
@@ -180,3 +181,15 @@ class Templates:
             # Tiles come from _device_tile.html, autoescaped when they were rendered.
             tiles=[Markup(tiles[view.id]) for view in views if view.id in tiles]  # noqa: S704
         )
+
+    def presence(self, entries: Sequence[PresenceEntry], guests: int) -> str:
+        """The header's list of everyone watching: the same bytes for every viewer."""
+        return self.env.get_template("_presence.html").render(entries=entries, guests=guests)
+
+    def watchers(self, entries: Sequence[PresenceEntry], guests: int) -> str:
+        """Who is looking at one page."""
+        return self.env.get_template("_watchers.html").render(entries=entries, guests=guests)
+
+    def unread(self, count: int) -> str:
+        """A user's unread-notifications badge."""
+        return self.env.get_template("_unread.html").render(unread=count)
