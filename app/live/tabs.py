@@ -21,7 +21,7 @@ import json
 import random
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from app.live.frames import FrameEncoder, FrameLog
 from app.live.inboxes import Inboxes, user_topic
@@ -168,14 +168,14 @@ class Tabs:
         viewer.close()
         self.streams.remove(viewer)
         # A cut stream's client is gone, a signed-out one is not coming back; any other
-        # may be a browser about to reconnect.
-        gone = viewer.stalled or viewer.ending or self._closing
+        # (the server shutting down too) may be a browser about to reconnect.
+        grace = timedelta(0) if viewer.stalled or viewer.ending else RECONNECT_GRACE
         now = self._clock()
         for view in viewer.views:
             key = (viewer.session_id, view)
             if self._holders.get(key) is viewer:
                 del self._holders[key]
-            self._presence.leave(key, now, NAVIGATION_GRACE if gone else RECONNECT_GRACE)
+            self._presence.leave(key, now, grace)
         if viewer.user_id and not self.streams.of_user(viewer.user_id):
             self._inboxes.forget(viewer.user_id)
 
