@@ -96,7 +96,7 @@ def read_notes(
         .order_by(ChartNote.starts_at, ChartNote.id)
         .limit(limit)
     )
-    rows: list[tuple[ChartNote, Any, Any]] = list(session.execute(query).tuples())
+    rows: list[tuple[ChartNote, Any, Any]] = list(session.execute(query))
     mentions = mentions_of(session, [note.id for note, _, _ in rows])
     return [
         NoteInfo(

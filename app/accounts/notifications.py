@@ -211,7 +211,7 @@ class Notifications:
             total, read = session.execute(totals).one()
             items = tuple(
                 InboxItem(notification_info(row), read_at is not None)
-                for row, read_at in session.execute(query).tuples()
+                for row, read_at in session.execute(query)
             )
         pages = max(1, math.ceil(total / per_page))
         return InboxPage(items, int(total), int(total) - int(read), page, pages)
