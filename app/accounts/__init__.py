@@ -1,20 +1,25 @@
-"""The accounts context: users, sessions, personal tokens, the audit log, the first admin.
+"""The accounts context: users, sessions, personal tokens, the audit log, the first admin,
+notifications and chart notes.
 
 Everything outside this package imports from here (import-linter keeps it so). The
 blocking work (database, Argon2) runs in threads through the async methods of
 `Accounts`; the changes that end sessions announce `SessionsEnded` on the bus after
 they are committed, so that every worker closes its live streams of those sessions.
 
+Notifications, reads and chart notes are announced likewise (announcing.py holds those
+doors of the facade).
+
 Inside: users.py (and user_rules.py: what a user may be), sessions.py, api_tokens.py,
-audit.py, first_run.py, passwords.py, credentials.py (ids and tokens), events.py,
-models.py (the tables).
+audit.py, first_run.py, passwords.py, credentials.py (ids and tokens), notifications.py
+(and notification_rules.py), notes.py (with note_rows.py and mentions.py),
+announcing.py, events.py, models.py (the tables).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import anyio
@@ -23,6 +28,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.accounts import audit
+from app.accounts.announcing import Announcing
 from app.accounts.api_tokens import ApiTokens, TokenHolder, TokenInfo
 from app.accounts.audit import (
     CLI,
@@ -30,15 +36,35 @@ from app.accounts.audit import (
     DEVICE_CHANGED,
     DEVICE_REMOVED,
     DEVICE_REVOKED,
+    NOTIFICATION_SENT,
     SIGN_IN_FAILED,
     Actor,
     AuditEntry,
     AuditLog,
 )
 from app.accounts.credentials import PERSONAL_TOKEN_PREFIX, looks_like_personal_token
-from app.accounts.events import SessionsEnded
+from app.accounts.events import NoteChanged, NotificationSent, NotificationsRead, SessionsEnded
 from app.accounts.first_run import FirstRun, SetupClosed
 from app.accounts.models import DISPLAY_NAME_MAX, USER_NAME_MAX
+from app.accounts.notes import (
+    MENTION,
+    NOTE_MAX,
+    NOTES_PER_QUERY,
+    NoteError,
+    NoteInfo,
+    NoteNotFound,
+    NotePermission,
+    Notes,
+)
+from app.accounts.notification_rules import (
+    LEVELS,
+    LINK_MAX,
+    MESSAGE_MAX,
+    TITLE_MAX,
+    NotificationError,
+    UnknownUsers,
+)
+from app.accounts.notifications import InboxItem, InboxPage, NotificationInfo, Notifications
 from app.accounts.passwords import PASSWORD_MAX, PASSWORD_MIN
 from app.accounts.sessions import SessionInfo, SessionLifetime, Sessions, SignedIn
 from app.accounts.user_rules import (
@@ -64,16 +90,35 @@ __all__ = [
     "DEVICE_REMOVED",
     "DEVICE_REVOKED",
     "DISPLAY_NAME_MAX",
+    "LEVELS",
+    "LINK_MAX",
+    "MENTION",
+    "MESSAGE_MAX",
+    "NOTES_PER_QUERY",
+    "NOTE_MAX",
+    "NOTIFICATION_SENT",
     "PASSWORD_MAX",
     "PASSWORD_MIN",
     "PERSONAL_TOKEN_PREFIX",
     "ROLES",
     "SIGN_IN_FAILED",
+    "TITLE_MAX",
     "USER_NAME_MAX",
     "USER_NAME_RULE",
     "Accounts",
     "Actor",
     "AuditEntry",
+    "InboxItem",
+    "InboxPage",
+    "NoteChanged",
+    "NoteError",
+    "NoteInfo",
+    "NoteNotFound",
+    "NotePermission",
+    "NotificationError",
+    "NotificationInfo",
+    "NotificationSent",
+    "NotificationsRead",
     "Role",
     "SessionInfo",
     "SessionLifetime",
@@ -82,6 +127,7 @@ __all__ = [
     "SignedIn",
     "TokenHolder",
     "TokenInfo",
+    "UnknownUsers",
     "UserConflict",
     "UserError",
     "UserInfo",
@@ -94,7 +140,7 @@ __all__ = [
 T = TypeVar("T")
 
 
-class Accounts:
+class Accounts(Announcing):
     """The door to the accounts context: its parts, and the changes that announce."""
 
     def __init__(self, engine: Engine, bus: Bus, clock: Clock, lifetime: SessionLifetime) -> None:
@@ -104,6 +150,9 @@ class Accounts:
         self.tokens = ApiTokens(factory, clock)
         self.audit = AuditLog(factory, clock)
         self.first_run = FirstRun(factory, clock, self.users)
+        self.notifications = Notifications(factory, clock)
+        self.notes = Notes(factory, clock, self.notifications)
+        self._announced: dict[int, datetime] = {}
         self._bus = bus
         self._clock = clock
         self._hashing: anyio.CapacityLimiter | None = None
@@ -202,6 +251,10 @@ class Accounts:
         """SessionsEnded events from now on."""
         return self._bus.subscribe(SessionsEnded, maxsize=maxsize)
 
-    def prune(self, audit_days: int) -> tuple[int, int]:
-        """Delete expired sessions and audit lines older than `audit_days` (blocking)."""
-        return self.sessions.prune(), self.audit.prune(timedelta(days=audit_days))
+    def prune(self, audit_days: int, notification_days: int | None = None) -> tuple[int, int, int]:
+        """Delete expired sessions, audit lines older than `audit_days` and notifications
+        older than `notification_days` (None: keep them); how many of each (blocking)."""
+        notifications = 0
+        if notification_days is not None:
+            notifications = self.notifications.prune(timedelta(days=notification_days))
+        return self.sessions.prune(), self.audit.prune(timedelta(days=audit_days)), notifications

@@ -30,6 +30,7 @@ DEVICE_CHANGED = "device changed"
 DEVICE_REVOKED = "device revoked"
 DEVICE_REMOVED = "device removed"
 SETUP_DONE = "first admin created"
+NOTIFICATION_SENT = "notification sent"
 
 
 @dataclass(frozen=True, slots=True)

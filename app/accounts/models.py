@@ -1,4 +1,5 @@
-"""Tables of the accounts context: users, their sessions and API tokens, the audit log.
+"""Tables of the accounts context: users, their sessions and API tokens, the audit log,
+notifications with their deliveries, and chart notes with their mentions.
 
 No secret is stored as itself: passwords as Argon2id hashes, session ids and personal
 tokens as SHA-256 digests (they are 256 random bits, so a fast digest is safe, as for
@@ -96,3 +97,79 @@ class SetupCode(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp())
+
+
+NOTIFICATION_TITLE_MAX = 120
+NOTIFICATION_MESSAGE_MAX = 2000
+NOTIFICATION_LINK_MAX = 500
+NOTE_TEXT_MAX = 1000
+
+
+class Notification(Base):
+    """A message to some users or to everyone, from a user or from the system."""
+
+    __tablename__ = "notifications"
+    # Ids never reused: pages and streams name a notification (a toast, "mark read") by id.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(NOTIFICATION_TITLE_MAX))
+    message: Mapped[str] = mapped_column(String(NOTIFICATION_MESSAGE_MAX))
+    level: Mapped[str] = mapped_column(String(10))
+    link: Mapped[str | None] = mapped_column(String(NOTIFICATION_LINK_MAX))
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The sender's display name when it was sent, kept after the user goes; None: the system.
+    sender_name: Mapped[str | None] = mapped_column(String(DISPLAY_NAME_MAX))
+    everyone: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), index=True)
+
+
+class NotificationDelivery(Base):
+    """One recipient of a notification, written when it is sent, and whether they read it."""
+
+    __tablename__ = "notification_deliveries"
+    # Unread counts and inbox pages read one user's rows.
+    __table_args__ = (Index("ix_notification_deliveries_user_id_read_at", "user_id", "read_at"),)
+
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    read_at: Mapped[datetime | None] = mapped_column(Timestamp())
+
+
+class ChartNote(Base):
+    """A note on a device's chart, at one time or over a range, by a user."""
+
+    __tablename__ = "chart_notes"
+    __table_args__ = (
+        Index("ix_chart_notes_device_id_starts_at", "device_id", "starts_at"),
+        {"sqlite_autoincrement": True},  # ids name markers on open charts: never reused
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The devices table belongs to the telemetry context; deleting a device deletes its notes.
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The author's display name when written: the note keeps it after the user goes.
+    author_name: Mapped[str] = mapped_column(String(DISPLAY_NAME_MAX))
+    starts_at: Mapped[datetime] = mapped_column(Timestamp())
+    ends_at: Mapped[datetime | None] = mapped_column(Timestamp())
+    text: Mapped[str] = mapped_column(String(NOTE_TEXT_MAX))
+    created_at: Mapped[datetime] = mapped_column(Timestamp())
+    updated_at: Mapped[datetime] = mapped_column(Timestamp())
+
+
+class NoteMention(Base):
+    """A user a note mentions (and notified)."""
+
+    __tablename__ = "note_mentions"
+
+    note_id: Mapped[int] = mapped_column(
+        ForeignKey("chart_notes.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )

@@ -12,13 +12,21 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts import audit
 from app.accounts.audit import Actor
-from app.accounts.models import ApiToken, User, UserSession
+from app.accounts.models import (
+    ApiToken,
+    ChartNote,
+    NoteMention,
+    Notification,
+    NotificationDelivery,
+    User,
+    UserSession,
+)
 from app.accounts.passwords import hash_password, verify_password
 from app.accounts.user_rules import (
     Role,
@@ -191,7 +199,8 @@ class Users:
             return user_info(user), ended
 
     def remove(self, raw_name: str, *, actor: Actor) -> UserInfo:
-        """Delete a user with their sessions and tokens; the last admin stays."""
+        """Delete a user with their sessions, tokens, deliveries and mentions (their notes and
+        notifications stay); the last admin stays."""
         now = self._clock()
         with translate_storage_errors(), self._sessions.begin() as session:
             user = self._get(session, raw_name)
@@ -200,8 +209,15 @@ class Users:
             info = user_info(user)
             # Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign keys
             # on, and a database opened by another tool may have them off.
-            session.execute(delete(UserSession).where(UserSession.user_id == user.id))
-            session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
+            for owned in (UserSession, ApiToken, NotificationDelivery, NoteMention):
+                session.execute(delete(owned).where(owned.user_id == user.id))
+            # What they wrote and sent stays, under the display name it was written with.
+            session.execute(
+                update(ChartNote).where(ChartNote.author_id == user.id).values(author_id=None)
+            )
+            session.execute(
+                update(Notification).where(Notification.sender_id == user.id).values(sender_id=None)
+            )
             session.delete(user)
             audit.record(session, now, audit.USER_REMOVED, actor, info.name)
             return info
