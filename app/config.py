@@ -187,6 +187,14 @@ class Settings(BaseModel):
     audit_retention_days: int = Field(
         default=365, ge=1, description="Audit log lines older than this many days are deleted."
     )
+    presence_admins_only: bool = Field(
+        default=False,
+        description="1: only admins see who is watching (the header, the pages and the "
+        "presence API); viewers' tabs are still counted.",
+    )
+    notification_retention_days: int = Field(
+        default=90, ge=1, description="Notifications older than this many days are deleted."
+    )
     bus_queue_size: int = Field(
         default=1000, ge=1, description="Events buffered per bus subscriber; the oldest drop first."
     )

@@ -44,6 +44,7 @@ from app.web import (
     history,
     housekeeping,
     ingest,
+    live_views,
     pages,
     sign_in,
 )
@@ -241,6 +242,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> TelemetryApp:
     app.include_router(devices.router)
     app.include_router(history.router)
     app.include_router(event_stream.router)
+    app.include_router(live_views.router)
     app.include_router(pages.router)
     app.include_router(health.router)
     app.include_router(docs_page.router)

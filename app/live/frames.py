@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 # One server-sent event as bytes: (event name, data, id or None).
@@ -49,14 +49,18 @@ class FrameLog:
         """The id of the newest frame (what a snapshot stands for)."""
         return f"{self.run}-{self._sequence}"
 
-    def append(self, topic: str, frames: Iterable[tuple[str, str]]) -> bytes:
-        """Encode (event, data) frames with the next ids, keep them, return the bytes."""
-        parts = []
+    def append(self, topic: str, frames: Iterable[tuple[str, str]], header: bytes = b"") -> bytes:
+        """Encode (event, data) frames with the next ids, keep them, return the bytes.
+
+        `header` (already encoded, without an id) goes before them, in the log too: it
+        says which topic the frames are of, on a stream that carries several.
+        """
+        parts = [header] if header else []
         for event, data in frames:
             self._sequence += 1
             parts.append(self._encode(event, data, f"{self.run}-{self._sequence}"))
         blob = b"".join(parts)
-        if parts:
+        if len(parts) > bool(header):
             self._recent.append(Entry(self._sequence, topic, blob))
             self._bytes += len(blob)
             while len(self._recent) > self._size or self._bytes > self._max_bytes:
@@ -74,8 +78,8 @@ class FrameLog:
         """Updates of `topic` from now on may be left out: replays across it are refused."""
         self._gaps[topic] = self._sequence
 
-    def since(self, topic: str, last_event_id: str | None) -> list[bytes] | None:
-        """The frames of `topic` after `last_event_id`, or None if they cannot all be given.
+    def since(self, topics: str | Collection[str], last_event_id: str | None) -> list[bytes] | None:
+        """The frames of `topics` after `last_event_id`, or None if they cannot all be given.
 
         None means: no id, an id from another run, or one older than the log holds; the
         viewer needs a snapshot instead.
@@ -88,8 +92,9 @@ class FrameLog:
         if run != self.run or not (number.isascii() and number.isdigit()) or len(number) > 18:
             return None
         sequence = int(number)
-        if sequence > self._sequence or self._gaps.get(topic, -1) >= sequence:
+        wanted = {topics} if isinstance(topics, str) else set(topics)
+        if sequence > self._sequence or any(self._gaps.get(t, -1) >= sequence for t in wanted):
             return None
         if sequence < self._forgotten:
             return None  # entries after `sequence` fell out of the log
-        return [e.data for e in self._recent if e.last > sequence and e.topic == topic]
+        return [e.data for e in self._recent if e.last > sequence and e.topic in wanted]

@@ -11,15 +11,12 @@
 
 Whatever the rate of readings, a device costs at most one render per interval, and the
 number of viewers only changes how many times the same bytes are queued. A tile nobody
-watches (no overview stream, no stream of its page, none for the last LINGER: see
-streams.py) is not rendered with the tick: it is marked stale and rendered when a stream
-or a page next asks for it, or ahead of that once it has been quiet for a few ticks, in
-at most RENDER_AHEAD_SHARE of each interval (tiles.py). A topic keeps being rendered for
-LINGER after its last stream ends, so that a browser reconnecting after a blip can still
-be replayed what it missed; after that its replay log holds a gap, and a reconnecting
-stream gets a snapshot. A new stream starts with a snapshot of what its page shows (the
-cached tiles, not a re-render), or with the frames it missed when it sends a
-Last-Event-ID the replay log still covers.
+watches (for the last LINGER: streams.py) is marked stale and rendered when asked for,
+or ahead once quiet, in at most RENDER_AHEAD_SHARE of each interval (tiles.py). A topic
+keeps being rendered for LINGER after its last stream ends, so that a browser
+reconnecting after a blip can be replayed what it missed; after that its replay log
+holds a gap, and a reconnecting stream gets a snapshot (tabs.py). Presence lists are
+rendered at the tick too (lobby.py); a user's notifications go out at once (inboxes.py).
 
 Shutdown: whoever runs the server calls `end_streams` (app/serving.py does it from its
 signal handler): every stream ends at once and no new one opens; a stream whose client
@@ -31,22 +28,47 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Iterable
 
 from app.bus import Subscription
+from app.live.audience import Audience
 from app.live.frames import FrameEncoder, FrameLog
+from app.live.inboxes import Inboxes
+from app.live.lobby import Lobby, header
 from app.live.points import ChangedMinutes, points_json
+from app.live.presence import Presence, TabInfo, ViewKey
 from app.live.roster import Roster
 from app.live.state import DeviceView
 from app.live.streams import HubStats, Streams
+from app.live.tabs import (
+    GUEST,
+    NotYourStream,
+    ServerClosing,
+    Tabs,
+    TooManyViews,
+    UnknownStream,
+    Watcher,
+)
 from app.live.tasks import follow, keep_alive_forever, tick_forever
-from app.live.tiles import OVERVIEW, Renderer, Tiles, device_topic, topic_device
+from app.live.tiles import OVERVIEW, PAGE, Renderer, Tiles, device_topic
 from app.live.viewers import Viewer
 from app.telemetry import Clock, MeasurementInserted
 
-__all__ = ["OVERVIEW", "LiveHub", "Renderer", "ServerClosing", "device_topic"]
+__all__ = [
+    "GUEST",
+    "OVERVIEW",
+    "PAGE",
+    "LiveHub",
+    "NotYourStream",
+    "Renderer",
+    "ServerClosing",
+    "TabInfo",
+    "TooManyViews",
+    "UnknownStream",
+    "Watcher",
+    "device_topic",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +80,7 @@ SHUTDOWN_GRACE = 1.0
 RENDER_AHEAD_SHARE = 0.05
 
 
-class ServerClosing(Exception):
-    """The server is shutting down and opens no more streams."""
-
-
-class LiveHub(Roster):
+class LiveHub(Roster, Tabs, Audience):
     """Keeps every device's view and every open stream, and moves one to the other."""
 
     def __init__(
@@ -96,6 +114,11 @@ class LiveHub(Roster):
         self._dirty: set[int] = set()
         self._grid_dirty = False
         self._points = ChangedMinutes()
+        self._encode = encode
+        self._presence = Presence()
+        self._lobby = Lobby(renderer, encode, self._presence)
+        self._inboxes = Inboxes(renderer, encode)
+        self._holders: dict[ViewKey, Viewer] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._tick_started = 0.0
@@ -214,6 +237,7 @@ class LiveHub(Roster):
                 view = self.views[device_id]
                 frames.append(("points", points_json(view, now, points[device_id])))
             self._send(topic, frames)
+        self._lobby.flush(now, watching, self._send)
         self._tiles.render_ahead(now, time.perf_counter() + self._interval * RENDER_AHEAD_SHARE)
 
     # -- streams --------------------------------------------------------------------------
@@ -233,39 +257,6 @@ class LiveHub(Roster):
     def quantities(self, device_id: int) -> list[str]:
         """The quantities a device has shown, in name order."""
         return sorted(self.views[device_id].quantities)
-
-    def open(
-        self, topic: str, client: str, last_event_id: str | None, *, user: int = 0, session: int = 0
-    ) -> Viewer:
-        """A new stream on `topic`, primed with a snapshot or with what it missed; `user`
-        and `session` say who watches (0: nobody signed in; see Streams.end_sessions)."""
-        if self._closing:
-            raise ServerClosing("the server is shutting down; reconnect in a moment")
-        self.streams.check_room(client)
-        limits = (self._queue_frames, self._backlog_bytes)
-        viewer = Viewer(topic, client, *limits, user_id=user, session_id=session)
-        # Browsers reconnect after `retry` ms: spread them so a restart is not a stampede.
-        viewer.push(f"retry: {random.randint(1000, 4000)}\n\n".encode())  # noqa: S311
-        # A replay needs the topic to have been rendered all along, and must fit in the
-        # viewer's queue (with the retry frame); otherwise the snapshot, one frame, does.
-        missed = self.log.since(topic, last_event_id) if self.streams.watched(topic) else None
-        if missed is not None and len(missed) >= self._queue_frames:
-            missed = None
-        if missed is None:
-            if topic_device(topic) in self._dirty:
-                # Its cached snapshot predates readings the next tick sends only as a
-                # tile (nobody watched, so their minutes were not noted): build it anew.
-                self._tiles.forget(topic)
-            missed = [self._tiles.snapshot(topic, self.log.last_id, self._clock)]
-        for data in missed:
-            viewer.push(data)
-        self.streams.add(viewer)
-        return viewer
-
-    def close(self, viewer: Viewer) -> None:
-        """Forget a stream whose response has ended."""
-        viewer.close()
-        self.streams.remove(viewer)
 
     def ping(self) -> None:
         """A comment to every stream, so that idle proxies keep them open."""
@@ -296,5 +287,6 @@ class LiveHub(Roster):
         self.stats.frames += len(frames)
         # The comment says when the tick produced these frames: browsers ignore it,
         # latency probes (bench/sse.py) measure from it.
-        blob = b": tick %d\n" % (self._tick_started * 1000) + self.log.append(topic, frames)
+        tick = b": tick %d\n" % (self._tick_started * 1000)
+        blob = tick + self.log.append(topic, frames, header(self._encode, topic))
         self.streams.send(topic, blob)

@@ -61,6 +61,9 @@ class Streams:
         self._lingering: dict[str, datetime] = {}  # topic -> until when it stays watched
         self._per_client: Counter[str] = Counter()
         self._by_user: dict[int, set[Viewer]] = {}  # signed-in streams only
+        # Every stream once (one is on several topics), and by id (tabs join streams).
+        self._all: set[Viewer] = set()
+        self._by_stream: dict[str, Viewer] = {}
 
     def check_room(self, client: str) -> None:
         """Raise TooManyStreams if `client` may open no more streams."""
@@ -71,19 +74,25 @@ class Streams:
             )
 
     def add(self, viewer: Viewer) -> None:
-        """Register a stream (primed already)."""
-        self._topics.setdefault(viewer.topic, set()).add(viewer)
-        self._lingering.pop(viewer.topic, None)
+        """Register a stream (primed already) on each of its topics."""
+        self._all.add(viewer)
+        if viewer.stream_id:
+            self._by_stream[viewer.stream_id] = viewer
+        for topic in viewer.topics:
+            self._index(viewer, topic)
         self._per_client[viewer.client] += 1
         if viewer.user_id:
             self._by_user.setdefault(viewer.user_id, set()).add(viewer)
 
     def remove(self, viewer: Viewer) -> None:
-        """Forget a stream that ended; its topic lingers if it was the last."""
-        viewers = self._topics.get(viewer.topic)
-        if viewers is None or viewer not in viewers:
+        """Forget a stream that ended; a topic it was the last on lingers."""
+        if viewer not in self._all:
             return
-        viewers.discard(viewer)
+        self._all.discard(viewer)
+        if self._by_stream.get(viewer.stream_id) is viewer:
+            del self._by_stream[viewer.stream_id]
+        for topic in viewer.topics:
+            self._unindex(viewer, topic)
         if viewer.user_id:
             of_user = self._by_user.get(viewer.user_id)
             if of_user is not None:
@@ -93,9 +102,37 @@ class Streams:
         self._per_client[viewer.client] -= 1
         if self._per_client[viewer.client] <= 0:
             del self._per_client[viewer.client]
+
+    def subscribe(self, viewer: Viewer, topic: str) -> None:
+        """A registered stream carries `topic` too (a tab joined it: hub.py)."""
+        if topic not in viewer.topics:
+            viewer.topics.add(topic)
+            if viewer in self._all:
+                self._index(viewer, topic)
+
+    def unsubscribe(self, viewer: Viewer, topic: str) -> None:
+        """A registered stream stops carrying `topic`."""
+        if topic in viewer.topics:
+            viewer.topics.discard(topic)
+            if viewer in self._all:
+                self._unindex(viewer, topic)
+
+    def stream(self, stream_id: str) -> Viewer | None:
+        """The open stream with this id."""
+        return self._by_stream.get(stream_id)
+
+    def _index(self, viewer: Viewer, topic: str) -> None:
+        self._topics.setdefault(topic, set()).add(viewer)
+        self._lingering.pop(topic, None)
+
+    def _unindex(self, viewer: Viewer, topic: str) -> None:
+        viewers = self._topics.get(topic)
+        if viewers is None:
+            return
+        viewers.discard(viewer)
         if not viewers:
-            del self._topics[viewer.topic]
-            self._lingering[viewer.topic] = self._clock() + LINGER
+            del self._topics[topic]
+            self._lingering[topic] = self._clock() + LINGER
 
     def of_user(self, user_id: int) -> list[Viewer]:
         """The open streams of one user."""
@@ -139,12 +176,7 @@ class Streams:
 
     def ping(self) -> None:
         """A comment to every stream, so that idle proxies keep them open."""
-        behind = [
-            viewer
-            for viewers in self._topics.values()
-            for viewer in viewers
-            if not viewer.push(PING, PING_CHUNK)
-        ]
+        behind = [viewer for viewer in self._all if not viewer.push(PING, PING_CHUNK)]
         self._report(behind)
 
     def drop_stalled(self, now: float, timeout: float) -> int:
@@ -156,13 +188,12 @@ class Streams:
         """
         deadline = now - timeout
         stalled = []
-        for viewers in self._topics.values():
-            for viewer in viewers:
-                if viewer.stalled:
-                    continue  # cut already; it leaves when its response ends
-                since = viewer.waiting_since(now)
-                if since and since < deadline:
-                    stalled.append(viewer)
+        for viewer in self._all:
+            if viewer.stalled:
+                continue  # cut already; it leaves when its response ends
+            since = viewer.waiting_since(now)
+            if since and since < deadline:
+                stalled.append(viewer)
         for viewer in stalled:
             viewer.stall()
         self._report(stalled, timeout)
@@ -170,9 +201,8 @@ class Streams:
 
     def close_all(self) -> None:
         """End every stream (their browsers reconnect to the next server)."""
-        for viewers in list(self._topics.values()):
-            for viewer in list(viewers):
-                viewer.close()
+        for viewer in list(self._all):
+            viewer.close()
 
     def cut_all(self) -> int:
         """Cut the connection of every stream still registered; returns how many."""
@@ -183,15 +213,15 @@ class Streams:
 
     def viewers(self) -> list[Viewer]:
         """Every registered stream."""
-        return [viewer for viewers in self._topics.values() for viewer in viewers]
+        return list(self._all)
 
     def count(self) -> int:
         """Open streams."""
-        return sum(len(v) for v in self._topics.values())
+        return len(self._all)
 
     def count_wired(self) -> int:
         """Open streams written straight to their sockets (see viewers.py)."""
-        return sum(viewer.wired for viewers in self._topics.values() for viewer in viewers)
+        return sum(viewer.wired for viewer in self._all)
 
     def _report(self, ended: list[Viewer], timeout: float = 0.0) -> None:
         """Count and log, once each, the streams the hub ended (not those that left)."""

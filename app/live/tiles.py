@@ -24,6 +24,7 @@ from app.live.state import DeviceView
 from app.live.streams import HubStats
 
 OVERVIEW = "overview"
+PAGE = "page"  # a page without live content of its own (its stream: presence, the user's)
 DEVICE_TOPIC_PREFIX = "device:"
 QUIET_TICKS = 3  # a tile unchanged for this many ticks is rendered ahead (see render_ahead)
 
@@ -33,9 +34,14 @@ def device_topic(device_id: int) -> str:
     return f"{DEVICE_TOPIC_PREFIX}{device_id}"
 
 
+def is_device_topic(topic: str) -> bool:
+    """True for the topic of a device's page."""
+    return topic.startswith(DEVICE_TOPIC_PREFIX)
+
+
 def topic_device(topic: str) -> int | None:
-    """The device whose page `topic` is, or None for the overview."""
-    return int(topic.removeprefix(DEVICE_TOPIC_PREFIX)) if topic != OVERVIEW else None
+    """The device whose page `topic` is, or None for the overview and other pages."""
+    return int(topic[len(DEVICE_TOPIC_PREFIX) :]) if is_device_topic(topic) else None
 
 
 class Renderer(Protocol):
@@ -134,7 +140,9 @@ class Tiles:
         if cached is not None:
             return cached
         device_id = topic_device(topic)
-        if device_id is None:
+        if topic == PAGE:
+            snapshot = b""
+        elif device_id is None:
             snapshot = self._encode("grid", self.grid(now), last_id)
         else:
             snapshot = b""

@@ -77,13 +77,18 @@ class Viewer:
         "client",
         "closed",
         "ending",
+        "name",
         "overflowed",
         "reported",
+        "sees_presence",
         "sending_since",
         "session_id",
         "stalled",
+        "stream_id",
         "topic",
+        "topics",
         "user_id",
+        "views",
     )
 
     def __init__(
@@ -96,7 +101,14 @@ class Viewer:
         user_id: int = 0,
         session_id: int = 0,
     ) -> None:
-        self.topic = topic
+        self.topic = topic  # the page it was opened for (named in the log)
+        # Every topic it carries (Streams keeps it): its tabs' pages, its user's own
+        # topic, presence; and the tabs it carries, view id -> page topic (hub.py).
+        self.topics: set[str] = {topic}
+        self.views: dict[str, str] = {}
+        self.stream_id = ""
+        self.name = ""  # its user's display name, for presence
+        self.sees_presence = False
         self.client = client
         # Who watches: 0 for nobody signed in (a public dashboard), and the session the
         # stream was opened with (minus the personal token's id for a token), so that

@@ -42,20 +42,24 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.live.hub import OVERVIEW, LiveHub, ServerClosing, device_topic
+from app.live.hub import LiveHub, ServerClosing, Watcher
 from app.live.streams import TooManyStreams
 from app.live.viewers import Viewer
-from app.telemetry import (
-    DEVICE_NAME_MAX,
-    DeviceError,
-    StorageUnavailable,
-    normalize_device_name,
-)
+from app.telemetry import DEVICE_NAME_MAX, StorageUnavailable
 from app.web.auth import READ_REFUSALS, LoginRequired, api_reader, request_client
 from app.web.auth_answers import login_required
-from app.web.deps import CONTROL_CHARACTERS, live_device_id, services_of
+from app.web.deps import CONTROL_CHARACTERS, services_of
 from app.web.direct_write import DirectWrite, connection_abort
-from app.web.errors import RETRY_AFTER, InvalidParameter, invalid, refusal
+from app.web.errors import RETRY_AFTER, invalid, refusal
+from app.web.live_views import (
+    TAB_ID,
+    TAB_ID_RULE,
+    TabParam,
+    ViewParam,
+    invalid_field,
+    page_topic_of,
+    watcher_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +72,6 @@ HEADERS = [
 ]
 # How long the end of a stream may wait for its client when the server cancels it.
 FINAL_SEND_TIMEOUT = 1.0
-
-
-def _invalid(name: str, message: str, kind: str = "value_error") -> JSONResponse:
-    """A 422 in the validation-list shape (app/web/errors.py), `loc` naming the parameter."""
-    error = InvalidParameter(("query", name), message, kind).error
-    return JSONResponse({"detail": [error]}, status_code=422)
 
 
 @router.get(
@@ -111,11 +109,22 @@ async def events(
             pattern=f"^[^/{CONTROL_CHARACTERS}]+$",
         ),
     ] = None,
+    page: Annotated[
+        str | None,
+        Query(description="`other`: a page without live content of its own.", pattern="^other$"),
+    ] = None,
+    tab: TabParam = None,
+    view: ViewParam = None,
 ) -> Response | HubStream:
-    """Tiles of every device (`topic=overview`), or one device's tile and new points.
+    """Tiles of every device (`topic=overview`), one device's tile and new points
+    (`device=NAME`), or neither (`page=other`); with, on every stream, who is watching
+    and the signed-in user's unread notifications and toasts.
 
-    A signed-in browser's stream ends when its session does: it is told first (an
-    `event: signed-out` frame), and reconnecting without a session is refused (401).
+    The first event, `stream`, gives the stream's id: the browser's other tabs join it
+    (POST /events/views) instead of each opening a stream. Every group of frames follows
+    an `event: topic` frame naming whose frames they are (`view:VIEW TOPIC` for one
+    tab's). A signed-in browser's stream ends when its session does: it is told first
+    (an `event: signed-out` frame), and reconnecting without a session is refused (401).
     """
     services = services_of(request)
     hub = services.hub
@@ -128,29 +137,23 @@ async def events(
         return JSONResponse(
             {"detail": exc.reason}, 503, headers={"Retry-After": str(exc.retry_after)}
         )
-    if topic is not None and topic != OVERVIEW:
-        return _invalid("topic", "the only topic is `overview`; a device's page is `device=NAME`")
-    if device is not None:
-        if len(device) > DEVICE_NAME_MAX:
-            return _invalid("device", f"a device name has at most {DEVICE_NAME_MAX} characters")
-        try:
-            name = normalize_device_name(device)
-        except DeviceError as exc:
-            return _invalid("device", str(exc))
-        device_id = await live_device_id(services, name)
-        if device_id is None:
-            return JSONResponse({"detail": f"no device is named {name!r}"}, status_code=404)
-        stream_topic = device_topic(device_id)
-    elif topic == OVERVIEW:
-        stream_topic = OVERVIEW
-    else:
-        return _invalid("topic", "ask for `topic=overview` or for `device=NAME`", "missing")
+    page_topic = await page_topic_of(services, topic, device, page)
+    if isinstance(page_topic, Response):
+        return page_topic
+    for name, value in (("tab", tab), ("view", view)):
+        if value is not None and not TAB_ID.fullmatch(value):
+            return invalid_field("query", name, f"a {name} id is {TAB_ID_RULE}")
+    try:
+        watcher = await watcher_of(services, principal)
+    except StorageUnavailable as exc:
+        return JSONResponse(
+            {"detail": exc.reason}, 503, headers={"Retry-After": str(exc.retry_after)}
+        )
     client = request_client(request)
     return HubStream(
         hub,
-        (stream_topic, client, request.headers.get("last-event-id")),
-        # A token's stream is known by minus its id (Viewer.session_id).
-        (principal.user.id if principal.user else 0, principal.session_id or -principal.token_id),
+        (page_topic, client, request.headers.get("last-event-id")),
+        (watcher, tab or "", view or ""),
         services.direct_write,
     )
 
@@ -166,11 +169,11 @@ class HubStream:
         self,
         hub: LiveHub,
         opening: tuple[str, str, str | None],
-        who: tuple[int, int],
+        who: tuple[Watcher, str, str],
         direct_write: DirectWrite,
     ) -> None:
         self._hub = hub
-        # (topic, client, Last-Event-ID), and (user id, session id): 0 for nobody.
+        # (topic, client, Last-Event-ID), and (who, tab id, view id).
         self._opening: tuple[str, str, str | None] | None = opening
         self._who = who
         self._direct_write = direct_write
@@ -180,8 +183,8 @@ class HubStream:
         assert self._opening is not None, "a stream's response runs once"
         opening, self._opening = self._opening, None
         try:
-            user, session = self._who
-            self.viewer = viewer = self._hub.open(*opening, user=user, session=session)
+            watcher, tab, view = self._who
+            self.viewer = viewer = self._hub.open(*opening, watcher, tab=tab, view=view)
         except TooManyStreams as exc:
             refused = JSONResponse({"detail": str(exc)}, 429, headers={"Retry-After": "10"})
             await refused(scope, receive, send)
@@ -278,6 +281,13 @@ class EventStreams:
             return
         request = Request(scope, receive)
         query = request.query_params
-        response = await events(request, query.get("topic"), query.get("device"))
+        response = await events(
+            request,
+            query.get("topic"),
+            query.get("device"),
+            query.get("page"),
+            query.get("tab"),
+            query.get("view"),
+        )
         del request, query  # not kept alive for the hours the stream may last
         await response(scope, receive, send)

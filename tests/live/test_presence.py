@@ -1,0 +1,248 @@
+"""Presence, tabs sharing a stream, and each user's private topic, tick by tick."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from app.live.hub import (
+    OVERVIEW,
+    PAGE,
+    LiveHub,
+    NotYourStream,
+    UnknownStream,
+    Watcher,
+    device_topic,
+)
+from app.live.presence import NAVIGATION_GRACE, RECONNECT_GRACE
+from app.live.state import DeviceView
+from app.live.viewers import Viewer
+from tests.factories import T0, FakeClock, inserted, make_hub
+
+ANNA = Watcher(1, 11, "Anna", True, 0)
+BORIS = Watcher(2, 22, "Boris", True, 3)
+CLARA_VIEWER = Watcher(3, 33, "Clara", False, 0)  # presence kept from her (admins only)
+
+
+def drain(viewer: Viewer) -> str:
+    chunks = []
+    while viewer.pending():
+        chunks.append(viewer._frames.pop(0))
+    return b"".join(chunks).decode()
+
+
+def frames(text: str) -> list[tuple[str, str, str]]:
+    """(route, event, data) of every event, the route being the last `topic` header's."""
+    found, route = [], ""
+    for block in text.split("\n\n"):
+        event = data = ""
+        for line in block.split("\n"):
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                data += line[6:]
+        if event == "topic":
+            route = data
+        elif event:
+            found.append((route, event, data))
+    return found
+
+
+def of(text: str, event: str) -> list[str]:
+    return [data for _, name, data in frames(text) if name == event]
+
+
+def names(html: str) -> list[tuple[str, str]]:
+    """(display name, tab count or "") of each user a presence list shows."""
+    pattern = r'<span class="who">([^<]*)</span>(?: <span class="tabs"[^>]*>×(\d+))?'
+    return [(name, tabs) for name, tabs in re.findall(pattern, html)]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def hub(clock: FakeClock) -> LiveHub:
+    hub = make_hub(clock, streams_per_client=50)
+    hub.load([DeviceView(1, "pi-1"), DeviceView(2, "pi-2")])
+    return hub
+
+
+def stream_id(text: str) -> str:
+    return str(json.loads(of(text, "stream")[0])["stream"])
+
+
+def test_the_header_lists_each_user_once_with_their_tab_count(hub: LiveHub) -> None:
+    anna = hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v1")
+    hub.open(device_topic(1), "a", None, ANNA, tab="t2", view="v2")
+    hub.open(OVERVIEW, "b", None, BORIS, tab="t3", view="v3")
+    drain(anna)
+    hub.tick()
+    sent = drain(anna)
+    [presence] = of(sent, "presence")
+    assert names(presence) == [("Anna", "2"), ("Boris", "")]
+    [watchers] = of(sent, "watchers")  # who looks at the overview: one tab each
+    assert "Anna" in watchers and "Boris" in watchers and "×" not in watchers
+
+
+def test_a_new_stream_gets_the_full_list_and_its_unread_count(hub: LiveHub) -> None:
+    hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v1")
+    hub.tick()
+    boris = drain(hub.open(device_topic(2), "b", None, BORIS, tab="t3", view="v3"))
+    routes = {(route.split(" ")[0], event) for route, event, _ in frames(boris)}
+    assert ("view:v3", "tile-2") in routes
+    assert ("presence", "presence") in routes and ("presence:device:2", "watchers") in routes
+    [badge] = of(boris, "unread")
+    assert 'data-unread="3"' in badge
+
+
+def test_a_navigation_within_the_grace_is_no_leave(hub: LiveHub, clock: FakeClock) -> None:
+    anna = hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v1")
+    boris = hub.open(OVERVIEW, "b", None, BORIS, tab="t3", view="v3")
+    hub.tick()
+    drain(boris)
+    hub.leave(ANNA, "v1")  # the page said it was going
+    hub.close(anna)
+    clock.advance(0.3)
+    hub.open(device_topic(1), "a", None, ANNA, tab="t1", view="v9")  # the same tab's next page
+    hub.tick()
+    clock.advance(NAVIGATION_GRACE.total_seconds() + 1)
+    hub.tick()
+    sent = drain(boris)
+    assert of(sent, "presence") == [], "the header never changed: one tab before and after"
+    [overview_watchers] = of(sent, "watchers")
+    assert "Anna" not in overview_watchers  # she looks at another page now
+
+
+def test_a_closed_tab_leaves_after_the_short_grace(hub: LiveHub, clock: FakeClock) -> None:
+    anna = hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v1")
+    boris = hub.open(OVERVIEW, "b", None, BORIS, tab="t3", view="v3")
+    hub.tick()
+    drain(boris)
+    hub.leave(ANNA, "v1")
+    hub.close(anna)
+    hub.tick()
+    assert of(drain(boris), "presence") == []
+    clock.advance(NAVIGATION_GRACE.total_seconds())
+    hub.tick()
+    [presence] = of(drain(boris), "presence")
+    assert names(presence) == [("Boris", "")]
+
+
+def test_a_dropped_stream_waits_for_a_reconnect_and_a_cut_one_does_not(
+    hub: LiveHub, clock: FakeClock
+) -> None:
+    anna = hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v1")
+    boris = hub.open(OVERVIEW, "b", None, BORIS, tab="t3", view="v3")
+    hub.tick()
+    drain(boris)
+    hub.close(anna)  # the connection dropped: the browser may be reconnecting
+    clock.advance(RECONNECT_GRACE.total_seconds() - 1)
+    hub.tick()
+    assert of(drain(boris), "presence") == []
+    clock.advance(1)
+    hub.tick()
+    assert names(of(drain(boris), "presence")[0]) == [("Boris", "")]
+    again = hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v2")
+    hub.tick()
+    drain(boris)
+    again.stall()  # it took nothing for the send timeout: gone at once
+    hub.close(again)
+    hub.tick()
+    assert names(of(drain(boris), "presence")[0]) == [("Boris", "")]
+
+
+def test_tabs_joining_a_stream_count_as_tabs_and_get_their_own_snapshot(hub: LiveHub) -> None:
+    leader = hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v1")
+    sid = stream_id(drain(leader))
+    hub.join(sid, ANNA, device_topic(2), tab="t2", view="v2")
+    joined = frames(drain(leader))
+    assert ("view:v2 device:2", "tile-2") in {(r, e) for r, e, _ in joined}
+    assert not any(event == "grid" for _, event, _ in joined), "only the new tab's page"
+    hub.tick()
+    [presence] = of(drain(leader), "presence")
+    assert names(presence) == [("Anna", "2")]
+    assert hub.viewer_count() == 1
+    # Frames of the joined page now ride on the leader's stream, under its topic.
+    hub.apply(inserted(2, 1, temperature=5.0))
+    hub.tick()
+    routed = {(r, e) for r, e, _ in frames(drain(leader))}
+    assert ("device:2", "tile-2") in routed and ("overview", "tile-2") in routed
+
+
+def test_a_stream_is_joined_only_by_its_own_session(hub: LiveHub) -> None:
+    leader = hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v1")
+    sid = stream_id(drain(leader))
+    with pytest.raises(NotYourStream):
+        hub.join(sid, BORIS, OVERVIEW, tab="t9", view="v9")
+    with pytest.raises(UnknownStream):
+        hub.join("no-such-stream", ANNA, OVERVIEW, tab="t9", view="v9")
+    hub.leave(BORIS, "v1")  # another session cannot make Anna's tab leave either
+    hub.tick()
+    assert "Anna" in of(drain(leader), "presence")[0]
+
+
+def test_a_notification_reaches_only_its_recipients_streams(hub: LiveHub) -> None:
+    anna = [hub.open(PAGE, "a", None, ANNA, tab=f"t{i}", view=f"v{i}") for i in range(2)]
+    boris = hub.open(PAGE, "b", None, BORIS, tab="t3", view="v3")
+    for viewer in (*anna, boris):
+        drain(viewer)
+    assert hub.notify('<div id="toast-7">secret for anna</div>', [(1, 4)]) == 1
+    for viewer in anna:
+        sent = drain(viewer)
+        assert of(sent, "toast") == ['<div id="toast-7">secret for anna</div>']
+        assert 'data-unread="4"' in of(sent, "unread")[0]
+        assert {route for route, _, _ in frames(sent)} == {"user:1"}
+    assert drain(boris) == "", "not a toast, a count or a frame of any kind"
+    assert hub.unread(1) == 4
+
+
+def test_reading_in_one_tab_clears_the_badge_in_all_of_them(hub: LiveHub) -> None:
+    tabs = [hub.open(PAGE, "a", None, ANNA, tab=f"t{i}", view=f"v{i}") for i in range(2)]
+    boris = hub.open(PAGE, "b", None, BORIS, tab="t3", view="v3")
+    for viewer in (*tabs, boris):
+        drain(viewer)
+    hub.read(1, 0, [7])
+    for viewer in tabs:
+        sent = drain(viewer)
+        assert 'data-unread="0"' in of(sent, "unread")[0]
+        assert json.loads(of(sent, "read")[0]) == {"ids": [7]}
+    assert drain(boris) == ""
+
+
+def test_presence_hidden_from_a_viewer_is_never_sent_to_them(hub: LiveHub) -> None:
+    clara = hub.open(OVERVIEW, "c", None, CLARA_VIEWER, tab="t1", view="v1")
+    hub.open(OVERVIEW, "a", None, ANNA, tab="t2", view="v2")
+    hub.tick()
+    sent = drain(clara)
+    assert of(sent, "presence") == [] and of(sent, "watchers") == []
+    assert sorted(tab.name for tab in hub.presence()) == ["Anna", "Clara"], "still counted"
+
+
+def test_a_thousand_tabs_joining_make_one_frame_per_list_per_tick(hub: LiveHub) -> None:
+    hub = make_hub(FakeClock(T0), streams_per_client=2000, queue_frames=64)
+    hub.load([DeviceView(1, "pi-1")])
+    first = hub.open(OVERVIEW, "c", None, ANNA, tab="t0", view="v0")
+    drain(first)
+    renders: list[str] = []
+    original = hub._lobby._render
+
+    def counting(topic: str) -> str:
+        renders.append(topic)
+        return original(topic)
+
+    hub._lobby._render = counting  # type: ignore[method-assign]
+    for i in range(1, 1000):
+        who = Watcher(100 + i, 1000 + i, f"user {i:04}", True, 0)
+        hub.open(OVERVIEW if i % 2 else device_topic(1), "c", None, who, tab=f"t{i}", view=f"v{i}")
+    assert renders == ["presence:device:1"], "the opens share the lists they found"
+    renders.clear()
+    hub.tick()
+    sent = drain(first)
+    assert len(of(sent, "presence")) == 1 and len(of(sent, "watchers")) == 1
+    assert sorted(renders) == ["presence", "presence:device:1", "presence:overview"]
+    assert of(sent, "presence")[0].count('class="who"') == 1000
