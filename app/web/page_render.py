@@ -13,6 +13,8 @@ def render_page(request: Request, template: str, /, **context: Any) -> str:
     """A page for this request: its header names the signed-in user and carries the
     CSRF token htmx sends with every change (templates/base.html)."""
     services = services_of(request)
+    # Whether the header lists who is watching; a route may say otherwise.
+    context.setdefault("show_presence", True)
     return services.templates.render(
         template,
         principal=getattr(request.state, "principal", None),

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from app.live.presence_entry import PresenceEntry
 from app.live.state import DeviceView, QuantityView, Status
@@ -53,6 +54,65 @@ def iso(moment: datetime | None) -> str:
     if moment is None:
         return ""
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# Addresses in a notification's plain text that become links: http(s) URLs, and paths
+# inside the dashboard ("/devices/shed"), but not "//host" or "/\host", which browsers
+# read as another host, nor "javascript:" or any other scheme. An address starts a word
+# (not "and/or", not "</b>"); quotes and angle brackets end it; punctuation that ends a
+# sentence is left out of the link.
+LINKABLE = re.compile(
+    r"(?<![^\s(\[\"'])(?:https?://[A-Za-z0-9.-]+(?::\d+)?|/(?![/\\]))"
+    r"[A-Za-z0-9\-._~/?#\[\]@!$&()*+,;=%:]*"
+)
+TRAILING = ".,;:!?)]"
+# Line breaks and other control characters, which a one-line text (a title, a name)
+# shows as a space.
+BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def linkify(text: str) -> Markup:
+    """Plain text, escaped, with its web addresses and dashboard paths made links."""
+    parts: list[str] = []
+    last = 0
+    for match in LINKABLE.finditer(text):
+        address = match.group()
+        while address and address[-1] in TRAILING:
+            if address[-1] == ")" and address.count("(") >= address.count(")"):
+                break  # a parenthesis of the address (a Wikipedia page, say)
+            address = address[:-1]
+        if address in ("/", "http://", "https://") or address.endswith("://"):
+            continue
+        start = match.start()
+        parts.append(escape(text[last:start]))
+        parts.append(Markup('<a href="{0}" rel="noopener noreferrer">{0}</a>').format(address))
+        last = start + len(address)
+    parts.append(escape(text[last:]))
+    return Markup("").join(parts)
+
+
+def one_line(text: str) -> str:
+    """Text on one line: every run of line breaks and control characters is one space."""
+    return BREAKS.sub(" ", text).strip()
+
+
+class ToastContent(Protocol):
+    """What a toast shows of a notification (app.accounts' NotificationInfo)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def level(self) -> str: ...
+    @property
+    def link(self) -> str | None: ...
+    @property
+    def sender(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +200,7 @@ class Templates:
             status_label=STATUS_LABELS.__getitem__,
             iso=iso,
         )
+        self.env.filters.update(linkify=linkify, one_line=one_line)
 
     def render(self, template: str, /, **context: Any) -> str:
         """A whole page."""
@@ -193,3 +254,7 @@ class Templates:
     def unread(self, count: int) -> str:
         """A user's unread-notifications badge."""
         return self.env.get_template("_unread.html").render(unread=count)
+
+    def toast(self, notification: ToastContent) -> str:
+        """One notification's toast: the same fragment in every tab of every recipient."""
+        return self.env.get_template("_toast.html").render(notification=notification)

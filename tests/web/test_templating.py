@@ -4,12 +4,15 @@ can read however sparse, and the age of values that are not fresh."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pytest
 
+from app.live.presence_entry import PresenceEntry
 from app.live.state import DeviceView, Status
-from app.web.templating import SPARK_HEIGHT, Templates, sparkline
+from app.web.sse_encoding import encode_event
+from app.web.templating import SPARK_HEIGHT, Templates, linkify, sparkline
 from tests.factories import T0, inserted
 
 
@@ -95,3 +98,105 @@ def test_sparklines_of_extreme_values_are_drawn_flat_not_crashed_on(
 ) -> None:
     drawn = sparkline(points, 1)
     assert drawn.line and "nan" not in drawn.line and "inf" not in drawn.line
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """What a toast shows of a notification (app.accounts' NotificationInfo's fields)."""
+
+    id: int = 7
+    title: str = "Heater off"
+    message: str = "See /devices/shed."
+    level: str = "info"
+    link: str | None = None
+    sender: str | None = None
+    created_at: datetime = T0
+
+
+def test_linkify_makes_web_addresses_and_dashboard_paths_links() -> None:
+    html = str(linkify("Charts at https://example.org/a?b=1&c=2, and /devices/shed."))
+    assert html == (
+        'Charts at <a href="https://example.org/a?b=1&amp;c=2" rel="noopener noreferrer">'
+        "https://example.org/a?b=1&amp;c=2</a>, and "
+        '<a href="/devices/shed" rel="noopener noreferrer">/devices/shed</a>.'
+    )
+
+
+def test_linkify_escapes_markup_and_links_no_other_scheme_or_host() -> None:
+    text = '<script>alert(1)</script> javascript:alert(1) //evil.example /\\evil "q" and/or'
+    html = str(linkify(text))
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<a" not in html  # no scheme but http(s), no other host, no "and/or"
+    assert "&#34;q&#34;" in html
+
+
+def test_linkify_ends_an_address_at_quotes_and_angle_brackets() -> None:
+    html = str(linkify('https://example.org/"><img src=x onerror=alert(1)>'))
+    assert html.startswith('<a href="https://example.org/" rel="noopener noreferrer">')
+    assert "<img" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_a_parenthesis_belongs_to_an_address_only_when_it_opened_there() -> None:
+    html = str(linkify("(see /devices/shed) and https://en.wikipedia.org/wiki/Vent_(part)."))
+    assert 'href="/devices/shed"' in html
+    assert 'href="https://en.wikipedia.org/wiki/Vent_(part)"' in html
+
+
+def test_a_toast_says_its_level_sender_and_links_its_message() -> None:
+    html = Templates().toast(Notice(level="critical", link="/devices/shed?range=1h"))
+    assert 'id="toast-7"' in html
+    assert 'data-level="critical"' in html
+    assert 'data-id="7"' in html
+    assert "Critical" in html  # in words, not only in colour
+    assert 'From <span class="toast-sender">System</span>' in html
+    assert '<a href="/devices/shed" rel="noopener noreferrer">/devices/shed</a>.' in html
+    assert 'class="toast-link" href="/devices/shed?range=1h"' in html
+
+
+@pytest.mark.parametrize("link", ["//evil.example/x", "/\\evil.example", "javascript:alert(1)"])
+def test_a_toast_leaves_out_a_link_that_leads_elsewhere(link: str) -> None:
+    assert "toast-link" not in Templates().toast(Notice(link=link))
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        '<script>alert("x")</script>',
+        '" onmouseover="alert(1)',
+        "one\n\ndata: injected\n\nevent: toast",
+        "one\r\rdata: injected",
+        "one\r\nid: 99\u2028event: grid",
+    ],
+)
+def test_markup_and_stream_control_characters_in_a_toast_are_text(hostile: str) -> None:
+    html = Templates().toast(Notice(title=hostile, message=hostile, sender=hostile))
+    assert "<script>" not in html
+    assert '" onmouseover' not in html
+    title = re.search(r'<h2 class="toast-title"[^>]*>(.*?)</h2>', html, re.S)
+    sender = re.search(r'<span class="toast-sender">(.*?)</span>', html, re.S)
+    assert title is not None and sender is not None
+    for one_line_text in (title.group(1), sender.group(1)):
+        assert not re.search(r"[\r\n\u2028]", one_line_text)
+    dismiss = re.search(r'aria-label="Dismiss: ([^"]*)"', html)
+    assert dismiss is not None and not re.search(r"[\r\n]", dismiss.group(1))
+    # The message keeps its line breaks (the stream's encoder splits them into data
+    # lines, which the browser joins again), but no line of it starts a field.
+    encoded = encode_event("toast", html).decode()
+    assert [line for line in encoded.split("\n") if line and not line.startswith("data:")] == [
+        "event: toast"
+    ]
+
+
+def test_display_names_in_presence_fragments_are_escaped_and_on_one_line() -> None:
+    name = '<b>Ada</b>\n\ndata: x\r"'
+    entry = PresenceEntry(user_id=1, name=name, tabs=3, since=T0)
+    for html in (Templates().presence([entry], 2), Templates().watchers([entry], 0)):
+        assert "<b>" not in html and "&lt;b&gt;Ada&lt;/b&gt;" in html
+        assert "\r" not in html
+        assert "data: x" in html and "\n\ndata: x" not in html
+        assert "&#34;" in html
+    assert "×" in Templates().presence([entry], 2) and "2 guests" in Templates().presence(
+        [entry], 2
+    )
