@@ -44,8 +44,10 @@ from app.web import (
     history,
     housekeeping,
     ingest,
+    live_bridge,
     live_views,
     pages,
+    presence_api,
     sign_in,
 )
 from app.web.allowed_methods import install_allowed_methods
@@ -184,12 +186,20 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> TelemetryApp:
         await services.measurements.start()
         services.devices_seen_through = await _start_live(services)
         loop = asyncio.get_running_loop()
-        ended = services.accounts.subscribe_sessions_ended(maxsize=10_000)
+        accounts = services.accounts
+        ended = accounts.subscribe_sessions_ended(maxsize=10_000)
+        sent = accounts.subscribe_notifications(maxsize=10_000)
+        reads = accounts.subscribe_reads(maxsize=10_000)
+        notes = accounts.subscribe_notes(maxsize=10_000)
         tasks = [
             loop.create_task(housekeeping.prune_forever(services)),
             loop.create_task(housekeeping.follow_new_devices(services)),
             loop.create_task(housekeeping.end_streams_of_ended_sessions(services, ended)),
             loop.create_task(housekeeping.recheck_stream_sessions(services)),
+            loop.create_task(live_bridge.deliver_notifications(services, sent)),
+            loop.create_task(live_bridge.deliver_reads(services, reads)),
+            loop.create_task(live_bridge.deliver_notes(services, notes)),
+            loop.create_task(live_bridge.announce_from_elsewhere(services)),
         ]
         # Everything built so far lives as long as the process: move it out of the
         # garbage collector's sight, so full collections stop rescanning the whole
@@ -243,6 +253,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> TelemetryApp:
     app.include_router(history.router)
     app.include_router(event_stream.router)
     app.include_router(live_views.router)
+    app.include_router(presence_api.router)
     app.include_router(pages.router)
     app.include_router(health.router)
     app.include_router(docs_page.router)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from app.live.points import ChangedMinutes
 from app.live.state import DeviceView
-from app.live.tiles import Tiles
+from app.live.tiles import Tiles, topic_device
 
 
 class Roster:
@@ -48,6 +48,12 @@ class Roster:
         self._points.forget(device_id)
         self._tiles.forget_device(device_id)
         self._grid_dirty = True
+
+    def device_name(self, topic: str) -> str | None:
+        """The name of the device whose page `topic` is (None: not a device's page)."""
+        device_id = topic_device(topic)
+        view = self.views.get(device_id) if device_id is not None else None
+        return view.name if view is not None else None
 
     def is_removed(self, device_id: int, name: str) -> bool:
         """True for an event of a deleted device: the same id under the same name.

@@ -37,7 +37,12 @@ async def prune_forever(services: Services) -> None:
     while True:
         try:
             await run_in_threadpool(services.retention.prune)
-            await run_in_threadpool(services.accounts.prune, services.settings.audit_retention_days)
+            settings = services.settings
+            await run_in_threadpool(
+                services.accounts.prune,
+                settings.audit_retention_days,
+                settings.notification_retention_days,
+            )
         except StorageUnavailable as exc:
             logger.warning("retention skipped this hour: %s", exc.reason)
         await asyncio.sleep(RETENTION_PERIOD)

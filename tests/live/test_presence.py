@@ -56,7 +56,7 @@ def of(text: str, event: str) -> list[str]:
 
 def names(html: str) -> list[tuple[str, str]]:
     """(display name, tab count or "") of each user a presence list shows."""
-    pattern = r'<span class="who">([^<]*)</span>(?: <span class="tabs"[^>]*>×(\d+))?'
+    pattern = r'<span class="who">([^<]*)</span>(?: <span class="tabs"[^>]*>(?:<span[^>]*>)?×(?:</span>)?(\d+))?'
     return [(name, tabs) for name, tabs in re.findall(pattern, html)]
 
 

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from markupsafe import escape
 
 from app.accounts import Accounts
+from app.live.hub import Watcher
 from tests.web.accounts_helpers import PASSWORD, add_user, sign_in, without_csrf
 
 DISPLAY_NAMES = ["<script>alert(1)</script>", '"onmouseover=alert(1) x="']
@@ -187,7 +188,7 @@ def test_ending_a_session_or_all_of_them_ends_their_live_streams(
     ]
     hub = client.app.state.services.hub  # type: ignore[attr-defined]
     viewers = [
-        hub.open("overview", f"c{s.session_id}", None, user=alice.id, session=s.session_id)
+        hub.open("overview", f"c{s.session_id}", None, Watcher(alice.id, s.session_id))
         for s in sessions
     ]
     client.post(

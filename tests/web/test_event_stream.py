@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from starlette.types import Message, Send
 
 from app.bus import InProcessBus
-from app.live.hub import OVERVIEW, SHUTDOWN_GRACE, LiveHub
+from app.live.hub import GUEST, OVERVIEW, SHUTDOWN_GRACE, LiveHub
 from app.live.streams import PING
 from app.live.viewers import Viewer
 from app.main import create_app
@@ -53,7 +53,7 @@ async def run_stream(
     hub: LiveHub, address: str, client: Client, send: Send
 ) -> tuple[Viewer, asyncio.Task[None]]:
     """An overview stream as a server would run it (no direct writes: no socket)."""
-    stream = HubStream(hub, (OVERVIEW, address, None), (0, 0), DirectWrite(enabled=True))
+    stream = HubStream(hub, (OVERVIEW, address, None), (GUEST, "", ""), DirectWrite(enabled=True))
     task = asyncio.create_task(stream({"type": "http"}, client.receive, send))
     await asyncio.sleep(0)  # the response opens its viewer as it starts
     assert stream.viewer is not None
