@@ -26,10 +26,11 @@ from app.live.hub import (
 from app.telemetry import DEVICE_NAME_MAX, DeviceError, normalize_device_name
 from app.web.auth import READ_REFUSALS, ApiReader, Principal
 from app.web.csrf import check_csrf
-from app.web.deps import Services, live_device_id, services_of
+from app.web.deps import CONTROL_CHARACTERS, Services, live_device_id, services_of
 from app.web.errors import InvalidParameter, invalid, refusal
 
-router = APIRouter(tags=["live"])
+# The browser's own protocol (static/js/live.js), described at /events: not an API.
+router = APIRouter(tags=["live"], include_in_schema=False)
 
 TAB_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 TAB_ID_RULE = "1 to 40 letters, digits, '_' or '-'"
@@ -124,12 +125,23 @@ ViewField = Annotated[str, Form(description="The page load's id.", pattern=_TAB_
 async def join_view(
     request: Request,
     principal: ApiReader,
-    stream: Annotated[str, Form(description="The stream's id (its `stream` event).")],
+    stream: Annotated[
+        str,
+        Form(description="The stream's id (its `stream` event).", pattern=_TAB_PATTERN),
+    ],
     tab: TabField,
     view: ViewField,
-    topic: Annotated[str | None, Form(description="`overview`.")] = None,
-    device: Annotated[str | None, Form(description="A device's name.")] = None,
-    page: Annotated[str | None, Form(description="`other`.")] = None,
+    topic: Annotated[str | None, Form(description="`overview`.", pattern="^overview$")] = None,
+    device: Annotated[
+        str | None,
+        Form(
+            description="A device's name.",
+            min_length=1,
+            max_length=DEVICE_NAME_MAX,
+            pattern=f"^[^/{CONTROL_CHARACTERS}]+$",
+        ),
+    ] = None,
+    page: Annotated[str | None, Form(description="`other`.", pattern="^other$")] = None,
 ) -> Response:
     """The tab's page is carried by that stream from now on; its snapshot goes on it."""
     await check_csrf(request, principal, page=False)

@@ -216,7 +216,10 @@ async def test_on_shutdown_streams_still_sending_after_a_grace_are_cut() -> None
         ({"device": "   "}, ["query", "device"], "cannot be empty"),
         ({"topic": "x" * 100}, ["query", "topic"], "the only topic is `overview`"),
         ({"topic": "over\nview"}, ["query", "topic"], "the only topic is `overview`"),
-        ({}, ["query", "topic"], "ask for `topic=overview` or for `device=NAME`"),
+        ({}, ["query", "topic"], "ask for `topic=overview`, `device=NAME` or `page=other`"),
+        ({"page": "admin"}, ["query", "page"], "the only page is `other`"),
+        ({"topic": "overview", "tab": "a b"}, ["query", "tab"], "1 to 40 letters"),
+        ({"topic": "overview", "view": "v" * 41}, ["query", "view"], "1 to 40 letters"),
     ],
 )
 def test_malformed_stream_requests_are_refused_with_what_was_wrong_and_where(

@@ -24,9 +24,14 @@ class SseEvent:
     data: str
 
 
+# Events every stream carries besides its page's: which topic frames are for, the
+# stream's id, who is watching, the unread count (tests/live/test_presence.py).
+ROUTING = {"topic", "stream", "presence", "watchers", "unread"}
+
+
 @contextmanager
 def sse(url: str, headers: dict[str, str] | None = None) -> Iterator[Iterator[SseEvent]]:
-    """Open an event stream; yields an iterator of its events."""
+    """Open an event stream; yields an iterator of its page's events."""
     with httpx.stream("GET", url, headers=headers or {}, timeout=10) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -35,7 +40,7 @@ def sse(url: str, headers: dict[str, str] | None = None) -> Iterator[Iterator[Ss
             fields: dict[str, list[str]] = {}
             for line in response.iter_lines():
                 if line == "":
-                    if "event" in fields:
+                    if "event" in fields and fields["event"][0] not in ROUTING:
                         yield SseEvent(
                             fields["id"][0] if "id" in fields else None,
                             fields["event"][0],
