@@ -56,7 +56,10 @@ def of(text: str, event: str) -> list[str]:
 
 def names(html: str) -> list[tuple[str, str]]:
     """(display name, tab count or "") of each user a presence list shows."""
-    pattern = r'<span class="who">([^<]*)</span>(?: <span class="tabs"[^>]*>(?:<span[^>]*>)?×(?:</span>)?(\d+))?'
+    pattern = (
+        r'<span class="who">([^<]*)</span>'
+        r'(?: <span class="tabs"[^>]*>(?:<span[^>]*>)?×(?:</span>)?(\d+))?'
+    )
     return [(name, tabs) for name, tabs in re.findall(pattern, html)]
 
 
