@@ -13,11 +13,14 @@ def render_page(request: Request, template: str, /, **context: Any) -> str:
     """A page for this request: its header names the signed-in user and carries the
     CSRF token htmx sends with every change (templates/base.html)."""
     services = services_of(request)
-    # Whether the header lists who is watching; a route may say otherwise.
-    context.setdefault("show_presence", True)
+    principal = getattr(request.state, "principal", None)
+    # Whether the header lists who is watching (TELEMETRY_PRESENCE_ADMINS_ONLY); the
+    # stream sends the lists only to those who may see them (live_views.watcher_of).
+    is_admin = principal is not None and principal.is_admin
+    context.setdefault("show_presence", is_admin or not services.settings.presence_admins_only)
     return services.templates.render(
         template,
-        principal=getattr(request.state, "principal", None),
+        principal=principal,
         public_dashboard=services.settings.public_dashboard,
         **context,
     )
