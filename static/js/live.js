@@ -65,13 +65,21 @@
     return id;
   }
 
+  // A duplicated tab, or one opened from a link of this one, starts with a copy of its
+  // sessionStorage, tab id included: the mark OPEN_KEY, set while a page of the tab is
+  // shown and cleared when it goes, tells such a copy (its original is still showing)
+  // from the same tab's next page, and the copy takes an id of its own.
+  var OPEN_KEY = "telemetry-tab-open";
+
   function loadTabId() {
     try {
-      var id = window.sessionStorage.getItem(TAB_KEY);
-      if (!id || !ID_PATTERN.test(id)) {
+      var storage = window.sessionStorage;
+      var id = storage.getItem(TAB_KEY);
+      if (!id || !ID_PATTERN.test(id) || storage.getItem(OPEN_KEY)) {
         id = randomId();
-        window.sessionStorage.setItem(TAB_KEY, id);
+        storage.setItem(TAB_KEY, id);
       }
+      storage.setItem(OPEN_KEY, "1");
       return id;
     } catch (e) {  // storage refused (privacy settings): a tab id for this page only
       return randomId();
@@ -81,6 +89,13 @@
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.getAttribute("content") : "";
+  }
+
+  function markTabShown(shown) {
+    try {
+      if (shown) window.sessionStorage.setItem(OPEN_KEY, "1");
+      else window.sessionStorage.removeItem(OPEN_KEY);
+    } catch (e) { /* storage refused: nothing was marked */ }
   }
 
   var tab = loadTabId();
@@ -418,12 +433,14 @@
   };
 
   window.addEventListener("pagehide", function () {
+    markTabShown(false);
     if (!started) return;
     leave(view, tab, true);
     closeStream();
   });
   // A page restored from the back/forward cache lost its place in all of the above.
   window.addEventListener("pageshow", function (event) {
+    markTabShown(true);
     if (event.persisted && started) window.location.reload();
   });
 

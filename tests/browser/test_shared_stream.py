@@ -7,7 +7,6 @@ the others join it, and when the leader goes another tab takes over.
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,13 +19,6 @@ from tests.browser.test_accounts import sign_in
 from tests.factories import add_device, make_settings
 from tests.servers import LiveServer, post, run_live_server
 from tests.signing_in import PASSWORD
-
-# The server's side of the shared stream needs the unread counts of the accounts
-# context's notifications: these tests run once both are there.
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("app.accounts.notifications") is None,
-    reason="the server's notifications (app.accounts.notifications) are not there yet",
-)
 
 TABS = 10
 LIVE = "() => document.getElementById('connection')?.dataset.state === 'open'"
@@ -150,3 +142,30 @@ def test_when_the_leading_tab_closes_another_takes_over_and_every_tab_stays_live
     post(server, token, temperature=24.5)
     for tab in tabs:
         shows(tab, "24.5")
+
+
+def test_a_tab_keeps_its_id_across_pages_and_a_copy_of_it_gets_its_own(
+    context: Any, server: LiveServer
+) -> None:
+    add_device(server.app, "greenhouse")
+    first = signed_in(context, server)
+    tab_id = first.evaluate("() => window.TelemetryLive.state().tab")
+    first.goto(server.url + "/devices/greenhouse")
+    first.wait_for_function(LIVE)
+    assert first.evaluate("() => window.TelemetryLive.state().tab") == tab_id
+    # A tab opened from this one starts with a copy of its sessionStorage.
+    with context.expect_page() as opened:
+        first.evaluate("() => { window.open('/', '_blank'); }")
+    copy = opened.value
+    copy.errors = []
+    copy.on("pageerror", lambda error: copy.errors.append(str(error)))
+    watch_policy(copy)
+    context.tabs.append(copy)
+    copy.wait_for_function(LIVE, timeout=10_000)
+    assert copy.evaluate("() => sessionStorage.getItem('telemetry-tab')") is not None
+    assert copy.evaluate("() => window.TelemetryLive.state().tab") != tab_id
+    first.wait_for_function(
+        "() => document.querySelector('#presence .presence-list li')?.textContent"
+        ".replace(/\\s+/g, ' ').includes('maria ×2')",
+        timeout=10_000,
+    )
