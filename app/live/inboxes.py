@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from app.live.frames import FrameEncoder
 from app.live.lobby import Send, header
+from app.live.streams import HubStats
 from app.live.tiles import Renderer
 
 USER_TOPIC_PREFIX = "user:"
@@ -31,8 +32,9 @@ def user_topic(user_id: int) -> str:
 class Inboxes:
     """Unread counts of the users watching, and the frames of their private topics."""
 
-    def __init__(self, renderer: Renderer, encode: FrameEncoder) -> None:
+    def __init__(self, renderer: Renderer, encode: FrameEncoder, stats: HubStats) -> None:
         self._renderer = renderer
+        self._stats = stats
         self._encode = encode
         self._unread: dict[int, int] = {}
 
@@ -63,6 +65,7 @@ class Inboxes:
                 continue
             if user_id in self._unread:
                 self._unread[user_id] = count
+            self._stats.badges += 1
             send(topic, [("toast", toast), ("unread", self._renderer.unread(count))])
             sent += 1
         return sent

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from app.live.frames import FrameEncoder
 from app.live.presence import Presence
+from app.live.streams import HubStats
 from app.live.tiles import OVERVIEW, Renderer, is_device_topic
 
 PRESENCE = "presence"
@@ -39,8 +40,11 @@ def header(encode: FrameEncoder, route: str) -> bytes:
 class Lobby:
     """The rendered presence lists, and the frames that update them."""
 
-    def __init__(self, renderer: Renderer, encode: FrameEncoder, presence: Presence) -> None:
+    def __init__(
+        self, renderer: Renderer, encode: FrameEncoder, presence: Presence, stats: HubStats
+    ) -> None:
         self._renderer = renderer
+        self._stats = stats
         self._encode = encode
         self._presence = presence
         self._html: dict[str, str] = {}  # list topic -> the HTML last sent
@@ -75,6 +79,7 @@ class Lobby:
         return cached
 
     def _render(self, topic: str) -> str:
+        self._stats.lists += 1
         if topic == PRESENCE:
             return self._renderer.presence(*self._presence.entries())
         return self._renderer.watchers(*self._presence.entries(topic[len(PRESENCE_PREFIX) :]))

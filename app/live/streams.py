@@ -48,6 +48,8 @@ class HubStats:
     renders: int = 0
     frames: int = 0
     viewers_dropped: int = 0
+    lists: int = 0  # presence lists rendered (lobby.py)
+    badges: int = 0  # unread badges rendered, once per user told (inboxes.py)
 
 
 class Streams:

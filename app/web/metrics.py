@@ -76,10 +76,26 @@ class _ServicesCollector(Collector):
                 "Streams dropped for falling behind.",
                 hub.viewers_dropped,
             ),
+            (
+                "telemetry_live_presence_lists",
+                "Who-is-watching lists rendered (once per changed list per tick at most).",
+                hub.lists,
+            ),
+            (
+                "telemetry_live_badges",
+                "Unread badges rendered for notifications (once per user told, whatever "
+                "their tabs).",
+                hub.badges,
+            ),
         ):
             yield CounterMetricFamily(name, doc, value=value)
         yield GaugeMetricFamily(
             "telemetry_live_viewers", "Open live streams.", value=self._services.hub.viewer_count()
+        )
+        yield GaugeMetricFamily(
+            "telemetry_live_tabs",
+            "Dashboard tabs open (presence counts them; several may share a stream).",
+            value=len(self._services.hub.presence()),
         )
         yield GaugeMetricFamily(
             "telemetry_live_viewers_wired",

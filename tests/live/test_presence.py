@@ -195,6 +195,7 @@ def test_a_notification_reaches_only_its_recipients_streams(hub: LiveHub) -> Non
     for viewer in (*anna, boris):
         drain(viewer)
     assert hub.notify('<div id="toast-7">secret for anna</div>', [(1, 4)]) == 1
+    assert hub.stats.badges == 1, "one badge for Anna, whatever her number of tabs"
     for viewer in anna:
         sent = drain(viewer)
         assert of(sent, "toast") == ['<div id="toast-7">secret for anna</div>']
