@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from app.accounts import CLI
-from tests.browser.conftest import FAST
-from tests.browser.test_accounts import People, people, sign_in  # noqa: F401  (a fixture)
+from tests.browser.conftest import FAST, People, sign_in
 from tests.factories import add_device, make_settings
 from tests.servers import LiveServer, run_live_server
 from tests.signing_in import PASSWORD
