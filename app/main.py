@@ -46,6 +46,7 @@ from app.web import (
     ingest,
     live_bridge,
     live_views,
+    notes_api,
     pages,
     presence_api,
     sign_in,
@@ -251,6 +252,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> TelemetryApp:
     app.include_router(admin_api.router)
     app.include_router(devices.router)
     app.include_router(history.router)
+    app.include_router(notes_api.router)
     app.include_router(event_stream.router)
     app.include_router(live_views.router)
     app.include_router(presence_api.router)
