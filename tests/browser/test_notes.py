@@ -13,8 +13,7 @@ import httpx2 as httpx
 import pytest
 
 from app.web.auth import SESSION_COOKIE
-from tests.browser.conftest import FAST
-from tests.browser.test_accounts import People
+from tests.browser.conftest import FAST, People
 from tests.factories import add_device, make_settings
 from tests.servers import LiveServer, post, run_live_server
 from tests.signing_in import Account, make_account
