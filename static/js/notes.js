@@ -219,17 +219,25 @@
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   }
 
+  // How far right of the last bucket's start a note still belongs on the chart: the
+  // last bucket runs on for a bucket's width, and a live chart's to now (a note made
+  // "now" is a little after the newest point); such a note is drawn at the right edge.
+  function reach(u, max) {
+    var xs = u.data[0], step = xs.length > 1 ? (xs[xs.length - 1] - xs[xs.length - 2]) * 1000 : 0;
+    return Math.max(max + step, page.dataset.live === "true" ? shownRange().to : max);
+  }
+
   function drawMarks(u) {
     if (u.scales.x.min === null || u.scales.x.max === null) return;
     var ctx = u.ctx, top = u.bbox.top, height = u.bbox.height;
-    var min = u.scales.x.min * 1000, max = u.scales.x.max * 1000;
+    var min = u.scales.x.min * 1000, edge = u.scales.x.max * 1000, max = reach(u, edge);
     var line = color("--note"), band = color("--note-band");
     ctx.save();
     sorted().forEach(function (note) {
       if (start(note) > max || end(note) < min) return;
-      var x0 = u.valToPos(Math.max(start(note), min) / 1000, "x", true);
+      var x0 = u.valToPos(Math.min(Math.max(start(note), min), edge) / 1000, "x", true);
       if (note.until) {
-        var x1 = u.valToPos(Math.min(end(note), max) / 1000, "x", true);
+        var x1 = u.valToPos(Math.min(end(note), edge) / 1000, "x", true);
         ctx.fillStyle = band;
         ctx.fillRect(x0, top, Math.max(1, x1 - x0), height);
       }
@@ -243,17 +251,17 @@
       }
     });
     ctx.restore();
-    placeFlags(u, min, max);
+    placeFlags(u, min, max, edge);
   }
 
   // One button per note in view, kept between draws (live points redraw every second,
   // and a focused flag must stay focused).
-  function placeFlags(u, min, max) {
+  function placeFlags(u, min, max, edge) {
     var state = u.noteFlags, seen = {};
     sorted().forEach(function (note) {
       if (start(note) > max || end(note) < min) return;
       var flag = state.flags[note.id] || (state.flags[note.id] = makeFlag(u, state, note.id));
-      flag.style.left = u.valToPos(Math.max(start(note), min) / 1000, "x") + "px";
+      flag.style.left = u.valToPos(Math.min(Math.max(start(note), min), edge) / 1000, "x") + "px";
       flag.setAttribute("aria-label", "Note by " + note.author + ", " + describeTime(note) +
         ": " + note.text);
       seen[note.id] = true;

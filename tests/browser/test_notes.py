@@ -34,14 +34,6 @@ def server(sqlite_url: str) -> Iterator[LiveServer]:
         yield live
 
 
-@pytest.fixture
-def people(browser: Any) -> Iterator[People]:
-    """Separate people in one Chromium, each a browser context of their own."""
-    crowd = People(browser)
-    yield crowd
-    crowd.close()
-
-
 def device_tab(people: People, server: LiveServer, account: Account | None, query: str = "") -> Any:
     """A new person (or a new tab of `account`'s person) on the greenhouse's page."""
     context = people.context()
