@@ -116,7 +116,7 @@ class LiveHub(Roster, Tabs, Audience):
         self._points = ChangedMinutes()
         self._encode = encode
         self._presence = Presence()
-        self._lobby = Lobby(renderer, encode, self._presence, self.stats)
+        self._lobby = Lobby(encode, self._presence, self.stats)
         self._inboxes = Inboxes(renderer, encode, self.stats)
         self._holders: dict[ViewKey, Viewer] = {}
         self._tasks: list[asyncio.Task[None]] = []

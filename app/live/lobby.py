@@ -1,25 +1,32 @@
-"""The "who is watching" lists, rendered once per change for everyone who sees them.
+"""The "who is watching" lists: the whole list once per stream, then what changed.
 
     presence            everyone watching, each user once with their tab count: the
                         header of every page
     presence:<page>     who looks at this page (the overview, a device's page)
 
-At each tick the hub hands over what changed (presence.py); each changed list that
-somebody watches is rendered once, and sent only if its HTML is not what was sent last
-(a navigation within the grace re-renders the same list). The last HTML of each list is
-kept, encoded once, for the snapshots of streams opening meanwhile: a thousand tabs
-joining in one second cost one render per list per tick, not one per tab.
+A new stream gets each list whole (`event: presence` / `watchers`, JSON
+{"users": [[id, name, tabs], ...], "guests": n}); after that, at each tick, each list
+that changed is compared with what was last sent and only the difference goes out,
+once for all who see it (`presence-diff` / `watchers-diff`: {"set": [[id, name, tabs],
+...], "gone": [ids], "guests": n}); static/js/presence.js draws them. With a thousand
+people watching, the whole list is tens of kilobytes: sent to ten thousand streams at
+every join or leave it was gigabytes a tick (docs/benchmarks.md); a difference is a few
+dozen bytes. Applying a difference twice changes nothing, so a replay is harmless. The
+whole list is encoded once per change for the streams opening meanwhile: a thousand
+tabs joining in one second cost one list per tick, not one per tab. Names are data in
+JSON, never markup: the browser sets them as text.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 
 from app.live.frames import FrameEncoder
 from app.live.presence import Presence
 from app.live.streams import HubStats
-from app.live.tiles import OVERVIEW, Renderer, is_device_topic
+from app.live.tiles import OVERVIEW, is_device_topic
 
 PRESENCE = "presence"
 PRESENCE_PREFIX = "presence:"
@@ -37,56 +44,60 @@ def header(encode: FrameEncoder, route: str) -> bytes:
     return encode("topic", route, None)
 
 
-class Lobby:
-    """The rendered presence lists, and the frames that update them."""
+Row = tuple[str, int]  # a user's display name and tab count, as last sent
 
-    def __init__(
-        self, renderer: Renderer, encode: FrameEncoder, presence: Presence, stats: HubStats
-    ) -> None:
-        self._renderer = renderer
-        self._stats = stats
+
+class Lobby:
+    """The presence lists as last sent, and the frames that bring them up to date."""
+
+    def __init__(self, encode: FrameEncoder, presence: Presence, stats: HubStats) -> None:
         self._encode = encode
         self._presence = presence
-        self._html: dict[str, str] = {}  # list topic -> the HTML last sent
+        self._stats = stats
+        self._sent: dict[str, tuple[dict[int, Row], int]] = {}  # list topic -> rows, guests
         self._snapshots: dict[str, bytes] = {}
 
     def flush(self, now: datetime, watched: Callable[[str], bool], send: Send) -> None:
-        """Expire what left, render each changed list once, send those that differ."""
+        """Expire what left; for each changed list somebody sees, send the difference."""
         self._presence.expire(now)
         changed, pages = self._presence.take_changes()
         if not changed:
             return
         topics = [PRESENCE, *(t for page in pages if (t := watchers_topic(page)))]
         for topic in topics:
-            if not watched(topic):
-                self._forget(topic)  # rendered when a stream next asks for it
-                continue
-            html = self._render(topic)
-            if html != self._html.get(topic):
-                self._forget(topic)
-                self._html[topic] = html
-                send(topic, [(self._event(topic), html)])
+            before = self._sent.pop(topic, None)
+            self._snapshots.pop(topic, None)
+            if before is None or not watched(topic):
+                continue  # nobody holds it: the next stream gets it whole
+            rows, guests = after = self._rows(topic)
+            self._sent[topic] = after
+            old_rows, old_guests = before
+            changed_rows = [
+                [user_id, *row] for user_id, row in rows.items() if old_rows.get(user_id) != row
+            ]
+            gone = [user_id for user_id in old_rows if user_id not in rows]
+            if changed_rows or gone or guests != old_guests:
+                diff = {"set": changed_rows, "gone": gone, "guests": guests}
+                send(topic, [(self._event(topic) + "-diff", json.dumps(diff))])
 
     def snapshot(self, topic: str, last_id: str) -> bytes:
-        """A list as it stands, with its header, for a stream opening (encoded once)."""
+        """A list whole, with its header, for a stream opening (encoded once a change)."""
         cached = self._snapshots.get(topic)
         if cached is None:
-            html = self._html.get(topic)
-            if html is None:
-                html = self._html[topic] = self._render(topic)
-            cached = header(self._encode, topic) + self._encode(self._event(topic), html, last_id)
-            self._snapshots[topic] = cached
+            sent = self._sent.get(topic)
+            if sent is None:
+                sent = self._sent[topic] = self._rows(topic)
+            rows, guests = sent
+            whole = {"users": [[user_id, *row] for user_id, row in rows.items()], "guests": guests}
+            data = self._encode(self._event(topic), json.dumps(whole), last_id)
+            cached = self._snapshots[topic] = header(self._encode, topic) + data
         return cached
 
-    def _render(self, topic: str) -> str:
+    def _rows(self, topic: str) -> tuple[dict[int, Row], int]:
         self._stats.lists += 1
-        if topic == PRESENCE:
-            return self._renderer.presence(*self._presence.entries())
-        return self._renderer.watchers(*self._presence.entries(topic[len(PRESENCE_PREFIX) :]))
-
-    def _forget(self, topic: str) -> None:
-        self._html.pop(topic, None)
-        self._snapshots.pop(topic, None)
+        page = None if topic == PRESENCE else topic[len(PRESENCE_PREFIX) :]
+        entries, guests = self._presence.entries(page)
+        return {entry.user_id: (entry.name, entry.tabs) for entry in entries}, guests
 
     @staticmethod
     def _event(topic: str) -> str:

@@ -24,14 +24,22 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.live.presence_entry import PresenceEntry
-
 NAVIGATION_GRACE = timedelta(seconds=0.8)
 RECONNECT_GRACE = timedelta(seconds=5)
 
 # A view is known by who holds it (the session: a stream's owner, see hub.py) and its
 # id, so nobody can make another's view leave by sending its id.
 ViewKey = tuple[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceEntry:
+    """A signed-in user watching: their display name, how many tabs, since when."""
+
+    user_id: int
+    name: str
+    tabs: int
+    since: datetime
 
 
 @dataclass(slots=True)

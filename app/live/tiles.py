@@ -13,13 +13,12 @@ thousand.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Protocol
 
 from app.live.frames import FrameEncoder
 from app.live.points import points_json
-from app.live.presence_entry import PresenceEntry
 from app.live.state import DeviceView
 from app.live.streams import HubStats
 
@@ -52,12 +51,6 @@ class Renderer(Protocol):
 
     def grid(self, views: Iterable[DeviceView], tiles: Mapping[int, str]) -> str:
         """Every tile, in order, from the already rendered ones."""
-
-    def presence(self, entries: Sequence[PresenceEntry], guests: int) -> str:
-        """The header's list of everyone watching (a shared frame: nothing per user)."""
-
-    def watchers(self, entries: Sequence[PresenceEntry], guests: int) -> str:
-        """Who is looking at one page."""
 
     def unread(self, count: int) -> str:
         """A user's unread-notifications badge."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -17,7 +17,6 @@ from typing import Any, Protocol
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from app.live.presence_entry import PresenceEntry
 from app.live.state import DeviceView, QuantityView, Status
 from app.resources import resource_path
 from app.telemetry import KNOWN_QUANTITIES
@@ -242,14 +241,6 @@ class Templates:
             # Tiles come from _device_tile.html, autoescaped when they were rendered.
             tiles=[Markup(tiles[view.id]) for view in views if view.id in tiles]  # noqa: S704
         )
-
-    def presence(self, entries: Sequence[PresenceEntry], guests: int) -> str:
-        """The header's list of everyone watching: the same bytes for every viewer."""
-        return self.env.get_template("_presence.html").render(entries=entries, guests=guests)
-
-    def watchers(self, entries: Sequence[PresenceEntry], guests: int) -> str:
-        """Who is looking at one page."""
-        return self.env.get_template("_watchers.html").render(entries=entries, guests=guests)
 
     def unread(self, count: int) -> str:
         """A user's unread-notifications badge."""

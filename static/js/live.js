@@ -51,7 +51,7 @@
   // Listened for on the real stream from the start; names a page adds later (tile-<id>)
   // are announced by the tab that listens for them.
   var BASE_TYPES = ["message", "signed-out", "grid", "points", "resync", "presence",
-    "watchers", "unread", "toast", "read", "notes"];
+    "watchers", "presence-diff", "watchers-diff", "unread", "toast", "read", "notes"];
   var RETRY_FIRST_MS = 1000, RETRY_MAX_MS = 30000;
 
   var shared = typeof window.BroadcastChannel === "function" && !!navigator.locks &&

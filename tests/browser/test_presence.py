@@ -99,3 +99,19 @@ def test_the_header_lists_each_person_once_with_their_tabs_and_follows_them(
         " return w.includes('Jonas') && w.includes('Maria') && !w.includes('×'); }",
         timeout=10_000,
     )
+
+
+def test_a_display_name_with_markup_is_shown_as_text(people: People, server: LiveServer) -> None:
+    name = '<img src=x onerror="document.title=1">\n\ndata: x'
+    users = server.app.state.services.accounts.users
+    users.add("mallory", PASSWORD, display_name=name.replace("\n", " "), actor=CLI)
+    (admin,) = person(people, server, "root", 1)
+    person(people, server, "mallory", 1)
+    admin.wait_for_function(
+        "(name) => Array.from(document.querySelectorAll('#presence .who'))"
+        ".some((who) => who.textContent === name)",
+        arg=name.replace("\n", " "),
+        timeout=10_000,
+    )
+    assert admin.locator("#presence img, #watchers img").count() == 0
+    assert admin.title() != "1"

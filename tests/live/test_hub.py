@@ -29,7 +29,7 @@ def drain(viewer: Viewer) -> bytes:
 
 # Not the page's own: which topic frames are for, the stream's id, who is watching
 # (tests/live/test_presence.py).
-ROUTING = {"topic", "stream", "presence", "watchers"}
+ROUTING = {"topic", "stream", "presence", "watchers", "presence-diff", "watchers-diff"}
 
 
 def events_in(data: bytes) -> list[str]:

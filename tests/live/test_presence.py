@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
@@ -20,6 +19,7 @@ from app.live.presence import NAVIGATION_GRACE, RECONNECT_GRACE
 from app.live.state import DeviceView
 from app.live.viewers import Viewer
 from tests.factories import T0, FakeClock, inserted, make_hub
+from tests.presence_lists import Lists, frames
 
 ANNA = Watcher(1, 11, "Anna", True, 0)
 BORIS = Watcher(2, 22, "Boris", True, 3)
@@ -33,34 +33,8 @@ def drain(viewer: Viewer) -> str:
     return b"".join(chunks).decode()
 
 
-def frames(text: str) -> list[tuple[str, str, str]]:
-    """(route, event, data) of every event, the route being the last `topic` header's."""
-    found, route = [], ""
-    for block in text.split("\n\n"):
-        event = data = ""
-        for line in block.split("\n"):
-            if line.startswith("event: "):
-                event = line[7:]
-            elif line.startswith("data: "):
-                data += line[6:]
-        if event == "topic":
-            route = data
-        elif event:
-            found.append((route, event, data))
-    return found
-
-
 def of(text: str, event: str) -> list[str]:
     return [data for _, name, data in frames(text) if name == event]
-
-
-def names(html: str) -> list[tuple[str, str]]:
-    """(display name, tab count or "") of each user a presence list shows."""
-    pattern = (
-        r'<span class="who">([^<]*)</span>'
-        r'(?: <span class="tabs"[^>]*>(?:<span[^>]*>)?×(?:</span>)?(\d+))?'
-    )
-    return [(name, tabs) for name, tabs in re.findall(pattern, html)]
 
 
 @pytest.fixture
@@ -80,16 +54,28 @@ def stream_id(text: str) -> str:
 
 
 def test_the_header_lists_each_user_once_with_their_tab_count(hub: LiveHub) -> None:
+    seen = Lists()
     anna = hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v1")
+    seen.read(drain(anna))
+    assert seen.shown() == [], "the list as it stood when the stream opened"
     hub.open(device_topic(1), "a", None, ANNA, tab="t2", view="v2")
     hub.open(OVERVIEW, "b", None, BORIS, tab="t3", view="v3")
-    drain(anna)
     hub.tick()
-    sent = drain(anna)
-    [presence] = of(sent, "presence")
-    assert names(presence) == [("Anna", "2"), ("Boris", "")]
-    [watchers] = of(sent, "watchers")  # who looks at the overview: one tab each
-    assert "Anna" in watchers and "Boris" in watchers and "×" not in watchers
+    seen.read(drain(anna))
+    assert seen.updates == ["presence", "presence:overview"], "one difference a list a tick"
+    assert seen.shown() == [("Anna", 2), ("Boris", 1)]
+    assert seen.shown("presence:overview") == [("Anna", 1), ("Boris", 1)]
+
+
+def test_after_the_whole_list_only_what_changed_is_sent(hub: LiveHub) -> None:
+    hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v1")
+    boris = hub.open(OVERVIEW, "b", None, BORIS, tab="t3", view="v3")
+    hub.tick()
+    drain(boris)
+    hub.open(device_topic(1), "a", None, ANNA, tab="t2", view="v2")
+    hub.tick()
+    [diff] = of(drain(boris), "presence-diff")
+    assert json.loads(diff) == {"set": [[1, "Anna", 2]], "gone": [], "guests": 0}
 
 
 def test_a_new_stream_gets_the_full_list_and_its_unread_count(hub: LiveHub) -> None:
@@ -99,15 +85,27 @@ def test_a_new_stream_gets_the_full_list_and_its_unread_count(hub: LiveHub) -> N
     routes = {(route.split(" ")[0], event) for route, event, _ in frames(boris)}
     assert ("view:v3", "tile-2") in routes
     assert ("presence", "presence") in routes and ("presence:device:2", "watchers") in routes
+    seen = Lists()
+    seen.read(boris)
+    assert seen.shown() == [("Anna", 1)], "whole, as last sent (Boris arrives at the tick)"
     [badge] = of(boris, "unread")
     assert 'data-unread="3"' in badge
 
 
+def watching(hub: LiveHub, who: Watcher = BORIS) -> tuple[Viewer, Lists]:
+    """A stream of `who` on the overview, and what its lists show, after a tick."""
+    viewer = hub.open(OVERVIEW, f"c{who.user_id}", None, who, tab="tw", view="vw")
+    seen = Lists()
+    seen.read(drain(viewer))
+    hub.tick()
+    seen.read(drain(viewer))
+    seen.updates.clear()
+    return viewer, seen
+
+
 def test_a_navigation_within_the_grace_is_no_leave(hub: LiveHub, clock: FakeClock) -> None:
     anna = hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v1")
-    boris = hub.open(OVERVIEW, "b", None, BORIS, tab="t3", view="v3")
-    hub.tick()
-    drain(boris)
+    boris, seen = watching(hub)
     hub.leave(ANNA, "v1")  # the page said it was going
     hub.close(anna)
     clock.advance(0.3)
@@ -115,60 +113,62 @@ def test_a_navigation_within_the_grace_is_no_leave(hub: LiveHub, clock: FakeCloc
     hub.tick()
     clock.advance(NAVIGATION_GRACE.total_seconds() + 1)
     hub.tick()
-    sent = drain(boris)
-    assert of(sent, "presence") == [], "the header never changed: one tab before and after"
-    [overview_watchers] = of(sent, "watchers")
-    assert "Anna" not in overview_watchers  # she looks at another page now
+    seen.read(drain(boris))
+    assert "presence" not in seen.updates, "the header never changed: one tab before and after"
+    assert seen.shown() == [("Anna", 1), ("Boris", 1)]
+    assert seen.shown("presence:overview") == [("Boris", 1)]  # she looks at another page now
 
 
 def test_a_closed_tab_leaves_after_the_short_grace(hub: LiveHub, clock: FakeClock) -> None:
     anna = hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v1")
-    boris = hub.open(OVERVIEW, "b", None, BORIS, tab="t3", view="v3")
-    hub.tick()
-    drain(boris)
+    boris, seen = watching(hub)
     hub.leave(ANNA, "v1")
     hub.close(anna)
     hub.tick()
-    assert of(drain(boris), "presence") == []
+    seen.read(drain(boris))
+    assert seen.updates == []
     clock.advance(NAVIGATION_GRACE.total_seconds())
     hub.tick()
-    [presence] = of(drain(boris), "presence")
-    assert names(presence) == [("Boris", "")]
+    seen.read(drain(boris))
+    assert seen.shown() == [("Boris", 1)]
 
 
 def test_a_dropped_stream_waits_for_a_reconnect_and_a_cut_one_does_not(
     hub: LiveHub, clock: FakeClock
 ) -> None:
     anna = hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v1")
-    boris = hub.open(OVERVIEW, "b", None, BORIS, tab="t3", view="v3")
-    hub.tick()
-    drain(boris)
+    boris, seen = watching(hub)
     hub.close(anna)  # the connection dropped: the browser may be reconnecting
     clock.advance(RECONNECT_GRACE.total_seconds() - 1)
     hub.tick()
-    assert of(drain(boris), "presence") == []
+    seen.read(drain(boris))
+    assert seen.updates == []
     clock.advance(1)
     hub.tick()
-    assert names(of(drain(boris), "presence")[0]) == [("Boris", "")]
+    seen.read(drain(boris))
+    assert seen.shown() == [("Boris", 1)]
     again = hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v2")
     hub.tick()
-    drain(boris)
+    seen.read(drain(boris))
+    assert seen.shown() == [("Anna", 1), ("Boris", 1)]
     again.stall()  # it took nothing for the send timeout: gone at once
     hub.close(again)
     hub.tick()
-    assert names(of(drain(boris), "presence")[0]) == [("Boris", "")]
+    seen.read(drain(boris))
+    assert seen.shown() == [("Boris", 1)]
 
 
 def test_tabs_joining_a_stream_count_as_tabs_and_get_their_own_snapshot(hub: LiveHub) -> None:
     leader = hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v1")
-    sid = stream_id(drain(leader))
+    seen = Lists()
+    sid = stream_id(seen.read(drain(leader)))
     hub.join(sid, ANNA, device_topic(2), tab="t2", view="v2")
-    joined = frames(drain(leader))
-    assert ("view:v2 device:2", "tile-2") in {(r, e) for r, e, _ in joined}
-    assert not any(event == "grid" for _, event, _ in joined), "only the new tab's page"
+    joined = seen.read(drain(leader))
+    assert ("view:v2 device:2", "tile-2") in {(r, e) for r, e, _ in frames(joined)}
+    assert not any(event == "grid" for _, event, _ in frames(joined)), "only the new tab's page"
     hub.tick()
-    [presence] = of(drain(leader), "presence")
-    assert names(presence) == [("Anna", "2")]
+    seen.read(drain(leader))
+    assert seen.shown() == [("Anna", 2)]
     assert hub.viewer_count() == 1
     # Frames of the joined page now ride on the leader's stream, under its topic.
     hub.apply(inserted(2, 1, temperature=5.0))
@@ -179,14 +179,16 @@ def test_tabs_joining_a_stream_count_as_tabs_and_get_their_own_snapshot(hub: Liv
 
 def test_a_stream_is_joined_only_by_its_own_session(hub: LiveHub) -> None:
     leader = hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v1")
-    sid = stream_id(drain(leader))
+    seen = Lists()
+    sid = stream_id(seen.read(drain(leader)))
     with pytest.raises(NotYourStream):
         hub.join(sid, BORIS, OVERVIEW, tab="t9", view="v9")
     with pytest.raises(UnknownStream):
         hub.join("no-such-stream", ANNA, OVERVIEW, tab="t9", view="v9")
     hub.leave(BORIS, "v1")  # another session cannot make Anna's tab leave either
     hub.tick()
-    assert "Anna" in of(drain(leader), "presence")[0]
+    seen.read(drain(leader))
+    assert seen.shown() == [("Anna", 1)]
 
 
 def test_a_notification_reaches_only_its_recipients_streams(hub: LiveHub) -> None:
@@ -223,7 +225,7 @@ def test_presence_hidden_from_a_viewer_is_never_sent_to_them(hub: LiveHub) -> No
     hub.open(OVERVIEW, "a", None, ANNA, tab="t2", view="v2")
     hub.tick()
     sent = drain(clara)
-    assert of(sent, "presence") == [] and of(sent, "watchers") == []
+    assert not [e for _, e, _ in frames(sent) if e.startswith(("presence", "watchers"))]
     assert sorted(tab.name for tab in hub.presence()) == ["Anna", "Clara"], "still counted"
 
 
@@ -231,15 +233,15 @@ def test_a_thousand_tabs_joining_make_one_frame_per_list_per_tick(hub: LiveHub) 
     hub = make_hub(FakeClock(T0), streams_per_client=2000, queue_frames=64)
     hub.load([DeviceView(1, "pi-1")])
     first = hub.open(OVERVIEW, "c", None, ANNA, tab="t0", view="v0")
-    drain(first)
+    first_frames = drain(first)
     renders: list[str] = []
-    original = hub._lobby._render
+    original = hub._lobby._rows
 
-    def counting(topic: str) -> str:
+    def counting(topic: str) -> tuple[dict[int, tuple[str, int]], int]:
         renders.append(topic)
         return original(topic)
 
-    hub._lobby._render = counting  # type: ignore[method-assign]
+    hub._lobby._rows = counting  # type: ignore[method-assign]
     for i in range(1, 1000):
         who = Watcher(100 + i, 1000 + i, f"user {i:04}", True, 0)
         hub.open(OVERVIEW if i % 2 else device_topic(1), "c", None, who, tab=f"t{i}", view=f"v{i}")
@@ -247,9 +249,11 @@ def test_a_thousand_tabs_joining_make_one_frame_per_list_per_tick(hub: LiveHub) 
     renders.clear()
     hub.tick()
     sent = drain(first)
-    assert len(of(sent, "presence")) == 1 and len(of(sent, "watchers")) == 1
+    assert len(of(sent, "presence-diff")) == 1 and len(of(sent, "watchers-diff")) == 1
     assert sorted(renders) == ["presence", "presence:device:1", "presence:overview"]
-    assert of(sent, "presence")[0].count('class="who"') == 1000
+    seen = Lists()
+    seen.read(first_frames + sent)
+    assert len(seen.shown()) == 1000 and seen.shown()[0] == ("Anna", 1)
 
 
 def test_a_tab_that_joined_a_new_leaders_stream_stays_when_the_old_one_ends_late(
@@ -259,12 +263,13 @@ def test_a_tab_that_joined_a_new_leaders_stream_stays_when_the_old_one_ends_late
     sid = stream_id(drain(old))
     hub.join(sid, ANNA, device_topic(1), tab="t2", view="v2")
     new = hub.open(OVERVIEW, "a", None, ANNA, tab="t3", view="v3")  # the next leader
-    hub.join(stream_id(drain(new)), ANNA, device_topic(1), tab="t2", view="v2")
+    seen = Lists()
+    hub.join(stream_id(seen.read(drain(new))), ANNA, device_topic(1), tab="t2", view="v2")
     hub.close(old)  # the server hears of the old leader's end only now
     clock.advance(RECONNECT_GRACE.total_seconds() + 1)
     hub.tick()
-    presence = of(drain(new), "presence")[-1]
-    assert names(presence) == [("Anna", "2")], "t2 is on the new stream; only t1 went"
+    seen.read(drain(new))
+    assert seen.shown() == [("Anna", 2)], "t2 is on the new stream; only t1 went"
 
 
 def test_a_tab_joining_later_gets_the_badge_and_the_header(hub: LiveHub) -> None:

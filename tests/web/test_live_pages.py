@@ -26,7 +26,7 @@ class SseEvent:
 
 # Events every stream carries besides its page's: which topic frames are for, the
 # stream's id, who is watching, the unread count (tests/live/test_presence.py).
-ROUTING = {"topic", "stream", "presence", "watchers", "unread"}
+ROUTING = {"topic", "stream", "presence", "watchers", "presence-diff", "watchers-diff", "unread"}
 
 
 @contextmanager

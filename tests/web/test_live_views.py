@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx2 as httpx
 import pytest
 
 from tests.factories import add_device, make_settings
+from tests.presence_lists import Lists, frames
 from tests.servers import LiveServer, run_live_server
 from tests.signing_in import Account, make_account
 
@@ -43,19 +44,23 @@ class RawStream:
 
     def events(self) -> list[tuple[str, str, str]]:
         """(route, event, data) of each whole event so far."""
-        found, route = [], ""
-        for block in self.text.split("\n\n")[:-1]:
-            event, data = "", []
-            for line in block.split("\n"):
-                if line.startswith("event: "):
-                    event = line[7:]
-                elif line.startswith("data: "):
-                    data.append(line[6:])
-            if event == "topic":
-                route = "\n".join(data)
-            elif event:
-                found.append((route, event, "\n".join(data)))
-        return found
+        whole = self.text[: self.text.rfind("\n\n") + 2]
+        return frames(whole)
+
+    def lists(self) -> Lists:
+        """The presence lists the stream shows so far."""
+        seen = Lists()
+        seen.read(self.text[: self.text.rfind("\n\n") + 2])
+        return seen
+
+    def wait_until(self, check: Callable[[Lists], bool], timeout: float = 3.0) -> float:
+        """Wait until the lists pass `check`; returns when (monotonic)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check(self.lists()):
+                return time.monotonic()
+            time.sleep(0.02)
+        raise AssertionError(f"the lists never passed the check: {self.lists().lists}")
 
     def wait_for(self, event: str, contains: str = "", timeout: float = 3.0) -> str:
         """The data of the first `event` holding `contains`, waiting for it."""
@@ -94,7 +99,7 @@ def test_a_tab_joins_its_browsers_stream_and_gets_its_own_snapshot(server: LiveS
     assert (f"view:v2 {topic}", "resync") in routes, "the joined tab's snapshot, for it alone"
     assert not any(e == "grid" and r != "view:v1 overview" for r, e in routes)
     # Both tabs, one stream: the header counts two tabs of Maria.
-    leader.wait_for("presence", '2<span class="visually-hidden"> tabs')
+    leader.wait_until(lambda seen: seen.shown() == [("Maria", 2)])
 
 
 def test_joining_is_refused_clearly(server: LiveServer) -> None:
@@ -128,8 +133,7 @@ def test_a_tab_that_says_it_leaves_is_gone_from_the_header_within_two_seconds(
     jonas = make_account(server.app, "jonas", display_name="Jonas")
     watcher = RawStream(server, maria, "page=other&tab=m1&view=m1")
     RawStream(server, jonas, "page=other&tab=j1&view=j1")
-    watcher.wait_for("presence", "Jonas")
-    seen = len(watcher.text)
+    watcher.wait_until(lambda seen: seen.shown() == [("Jonas", 1), ("Maria", 1)])
     started = time.monotonic()
     left = httpx.post(
         server.url + "/events/views/leave",
@@ -138,11 +142,8 @@ def test_a_tab_that_says_it_leaves_is_gone_from_the_header_within_two_seconds(
         headers={"Origin": server.url},
     )
     assert left.status_code == 204
-    while "Jonas" in watcher.text[seen:].rsplit("event: presence", 1)[-1] or (
-        "event: presence" not in watcher.text[seen:]
-    ):
-        assert time.monotonic() - started < 2.0, "Jonas still shown after 2 s"
-        time.sleep(0.02)
+    gone = watcher.wait_until(lambda seen: seen.shown() == [("Maria", 1)])
+    assert gone - started < 2.0, "Jonas was still shown 2 s after his tab said it went"
 
 
 def test_the_presence_api_lists_each_user_once_with_their_pages(server: LiveServer) -> None:
@@ -180,8 +181,8 @@ def test_presence_can_be_kept_for_admins(sqlite_url: str) -> None:
         maria = make_account(server.app, "maria", display_name="Maria")
         hers = RawStream(server, maria, "topic=overview&tab=t1&view=v1")
         mine = RawStream(server, admin, "topic=overview&tab=t2&view=v2")
-        mine.wait_for("presence", "Maria")
+        mine.wait_until(lambda seen: ("Maria", 1) in seen.shown())
         time.sleep(0.5)
-        assert not [e for _, e, _ in hers.events() if e in ("presence", "watchers")]
+        assert not [e for _, e, _ in hers.events() if e.startswith(("presence", "watchers"))]
         page = httpx.get(server.url + "/", cookies=maria.cookies).text
         assert 'id="presence"' not in page

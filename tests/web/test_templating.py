@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from app.live.presence_entry import PresenceEntry
 from app.live.state import DeviceView, Status
 from app.web.sse_encoding import encode_event
 from app.web.templating import SPARK_HEIGHT, Templates, linkify, sparkline
@@ -187,16 +186,3 @@ def test_markup_and_stream_control_characters_in_a_toast_are_text(hostile: str) 
     assert [line for line in encoded.split("\n") if line and not line.startswith("data:")] == [
         "event: toast"
     ]
-
-
-def test_display_names_in_presence_fragments_are_escaped_and_on_one_line() -> None:
-    name = '<b>Ada</b>\n\ndata: x\r"'
-    entry = PresenceEntry(user_id=1, name=name, tabs=3, since=T0)
-    for html in (Templates().presence([entry], 2), Templates().watchers([entry], 0)):
-        assert "<b>" not in html and "&lt;b&gt;Ada&lt;/b&gt;" in html
-        assert "\r" not in html
-        assert "data: x" in html and "\n\ndata: x" not in html
-        assert "&#34;" in html
-    assert "×" in Templates().presence([entry], 2) and "2 guests" in Templates().presence(
-        [entry], 2
-    )
