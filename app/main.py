@@ -43,9 +43,12 @@ from app.web import (
     health,
     history,
     housekeeping,
+    inbox,
     ingest,
     live_bridge,
     live_views,
+    notes_api,
+    notifications_api,
     pages,
     presence_api,
     sign_in,
@@ -251,9 +254,12 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> TelemetryApp:
     app.include_router(admin_api.router)
     app.include_router(devices.router)
     app.include_router(history.router)
+    app.include_router(notes_api.router)
     app.include_router(event_stream.router)
     app.include_router(live_views.router)
     app.include_router(presence_api.router)
+    app.include_router(notifications_api.router)
+    app.include_router(inbox.router)
     app.include_router(pages.router)
     app.include_router(health.router)
     app.include_router(docs_page.router)

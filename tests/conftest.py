@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -25,6 +26,12 @@ from app.db import create_db_engine
 from app.main import create_app
 from tests.factories import make_settings
 from tests.servers import LiveServer, run_live_server
+
+# anyio imports its file functions on first use. Starlette's first static file would do
+# it in a test server's thread while pytest's import hook compiles in another, and
+# CPython 3.11's parser is not safe for that ("AST constructor recursion depth
+# mismatch", an empty answer): import them here, once, before any server runs.
+anyio.open_file  # noqa: B018
 
 POSTGRES_URL = os.environ.get("TELEMETRY_TEST_POSTGRES_URL", "")
 REDIS_URL = os.environ.get("TELEMETRY_TEST_REDIS_URL", "")

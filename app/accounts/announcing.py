@@ -48,6 +48,23 @@ class Announcing:
         actor: Actor,
     ) -> NotificationInfo:
         """Send a notification (users None: everyone), then announce it."""
+        sent = await self.deliver_notification(
+            title, message, level=level, link=link, sender=sender, users=users, actor=actor
+        )
+        return sent.notification
+
+    async def deliver_notification(
+        self,
+        title: str,
+        message: str,
+        *,
+        level: str = "info",
+        link: str | None = None,
+        sender: UserInfo | None,
+        users: Sequence[str] | None,
+        actor: Actor,
+    ) -> NotificationSent:
+        """send_notification, answering the event itself: one unread count per recipient."""
         sent = await to_thread.run_sync(
             lambda: self.notifications.send(
                 title,
@@ -60,13 +77,18 @@ class Announcing:
             )
         )
         await self._announce(sent)
-        return sent.notification
+        return sent
 
     async def mark_read(self, user_id: int, ids: Sequence[int]) -> int:
         """Mark some of a user's notifications read, announce it; their unread count."""
+        return (await self.read_notifications(user_id, ids)).unread
+
+    async def read_notifications(self, user_id: int, ids: Sequence[int]) -> NotificationsRead:
+        """mark_read, answering the event itself: `ids` holds those that were the user's."""
         read = await to_thread.run_sync(lambda: self.notifications.mark_read(user_id, ids))
-        await self._bus.publish(read)
-        return read.unread
+        if read.ids:  # none of them the user's: nothing changed, nothing to tell
+            await self._bus.publish(read)
+        return read
 
     async def mark_all_read(self, user_id: int) -> int:
         """Mark all of a user's notifications read, announce it; their unread count."""

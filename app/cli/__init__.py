@@ -1,9 +1,9 @@
-"""The `telemetry` command: serve, migrate, manage devices and users, import readings,
-show settings.
+"""The `telemetry` command: serve, migrate, manage devices and users, send notifications,
+import readings, show settings.
 
 Inside: parser.py (the table of commands and the parser built from it), commands.py
 (what a command is); the commands in serving.py, schema.py, devices.py, users.py,
-tokens.py, readings.py, configuration.py; and what they share: accounts.py (the
+tokens.py, notify.py, readings.py, configuration.py; and what they share: accounts.py (the
 accounts context opened), passwords.py (reading a new one), tables.py (printing lists).
 """
 

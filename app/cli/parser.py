@@ -11,6 +11,7 @@ from app import csv_import
 from app.cli.commands import Command
 from app.cli.configuration import cmd_config
 from app.cli.devices import DEVICE_ACTIONS
+from app.cli.notify import NOTIFY
 from app.cli.readings import cmd_import
 from app.cli.schema import cmd_migrate
 from app.cli.serving import add_serve_arguments, cmd_serve
@@ -20,6 +21,7 @@ COMMANDS = (
     Command("serve", "migrate the database, then run the server", cmd_serve, add_serve_arguments),
     Command("migrate", "bring the database schema up to date", cmd_migrate),
     Command("config", "show every setting and its value", cmd_config),
+    NOTIFY,
     Command(
         "import",
         "store a CSV file's readings (the raw.csv export's format) as ingest would",

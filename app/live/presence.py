@@ -73,8 +73,8 @@ class Presence:
         """A view opened (or came back within its grace)."""
         view = self._views.get(key)
         if view is not None:
-            if view.topic == topic and view.leaving_until is not None:
-                view.leaving_until = None  # back in time: nobody saw it go
+            if view.topic == topic:
+                view.leaving_until = None  # back in time (if it left): nobody saw it go
                 self._leaving.discard(key)
                 return
             self._drop(key)

@@ -150,8 +150,14 @@ class Tabs:
         lists = [t for t in (watchers_topic(topic),) if t and viewer.sees_presence]
         for list_topic in lists:
             self.streams.subscribe(viewer, list_topic)
+        # The tab's page, and what every tab shows (the badge, the header's list), which
+        # the other tabs had from the stream's start and this one has not.
+        last_id = self.log.last_id
         frames = [header(self._encode, f"view:{view} {topic}"), self._page_snapshot(topic)]
-        frames.extend(self._lobby.snapshot(t, self.log.last_id) for t in lists)
+        if viewer.user_id:
+            frames.append(self._inboxes.snapshot(viewer.user_id, last_id))
+        shown = [PRESENCE, *lists] if viewer.sees_presence else []
+        frames.extend(self._lobby.snapshot(t, last_id) for t in shown)
         viewer.push(b"".join(frames))
         self._arrive(viewer, view, tab, topic)
 
@@ -173,8 +179,11 @@ class Tabs:
         now = self._clock()
         for view in viewer.views:
             key = (viewer.session_id, view)
-            if self._holders.get(key) is viewer:
+            holder = self._holders.get(key)
+            if holder is viewer:
                 del self._holders[key]
+            elif holder is not None:
+                continue  # the tab joined another stream already (a new leader's)
             self._presence.leave(key, now, grace)
         if viewer.user_id and not self.streams.of_user(viewer.user_id):
             self._inboxes.forget(viewer.user_id)

@@ -3,6 +3,7 @@ or, on a public dashboard, anybody; and what each may do.
 
     pages and fragments        session ─ or public dashboard ─ else redirect to /login
     read API, CSV, /events     session or personal token ─ or public ─ else 401 JSON
+    own inbox (API)            session or personal token, never public ─ else 401 JSON
     admin pages                admin's session (never public) ─ else /login or 403 page
     admin API                  admin's session or personal token ─ else 401 / 403 JSON
     ingest                     device tokens only (app/web/deps.py); cookies ignored
@@ -181,6 +182,12 @@ READ_REFUSALS: dict[int | str, dict[str, Any]] = {
         CHALLENGE_HEADER,
     ),
 }
+OWN_REFUSALS: dict[int | str, dict[str, Any]] = {
+    **READ_REFUSALS,
+    403: refusal(
+        "With a session cookie: the CSRF token or the request's origin is missing or wrong."
+    ),
+}
 ADMIN_REFUSALS: dict[int | str, dict[str, Any]] = {
     **READ_REFUSALS,
     403: refusal(
@@ -247,6 +254,18 @@ async def admin_api(request: Request) -> Principal:
     return principal
 
 
+async def signed_in_api(request: Request) -> Principal:
+    """A user's own things (their inbox): a session with CSRF on changes, or a personal
+    token; never a guest of a public dashboard, who has none."""
+    principal = await identify(request, tokens=True)
+    if principal is None or principal.user is None:
+        raise LoginRequired(
+            "sign in, or send your personal token: 'Authorization: Bearer tlp_...'", page=False
+        )
+    await check_csrf(request, principal, page=False)
+    return principal
+
+
 async def metrics_reader(request: Request) -> Principal:
     """/metrics: an admin, or anyone when TELEMETRY_METRICS_PUBLIC is on."""
     if services_of(request).settings.metrics_public:
@@ -258,3 +277,5 @@ PageReader = Annotated[Principal, Depends(page_reader)]
 ApiReader = Annotated[Principal, Depends(api_reader)]
 AdminPage = Annotated[Principal, Depends(admin_page)]
 AdminApi = Annotated[Principal, Depends(admin_api)]
+SignedInApi = Annotated[Principal, Depends(signed_in_api)]
+SignedInPage = Annotated[Principal, Depends(signed_in_page)]

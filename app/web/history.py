@@ -36,10 +36,10 @@ DEFAULT_SPAN = timedelta(hours=24)
 MAX_AHEAD = timedelta(days=366)
 MAX_RAW_SPAN = timedelta(days=31)
 # Rules between parameters, or relative to the clock, which a schema cannot state.
-_RANGE_RULES = "`from` before `to`, both between 2000-01-01 and a year from now"
+RANGE_RULES = "`from` before `to`, both between 2000-01-01 and a year from now"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: refusal("No device has that name, or it has no readings of that quantity."),
-    422: invalid(f"A parameter breaks its rule ({_RANGE_RULES}); `loc` says which."),
+    422: invalid(f"A parameter breaks its rule ({RANGE_RULES}); `loc` says which."),
     503: UNAVAILABLE,
 }
 
@@ -90,16 +90,17 @@ Quantity = Annotated[
 ]
 From = Annotated[
     AwareDatetime | None,
-    Query(alias="from", description=f"Default: `to` − 24 h. {_RANGE_RULES}."),
+    Query(alias="from", description=f"Default: `to` − 24 h. {RANGE_RULES}."),
 ]
 To = Annotated[AwareDatetime | None, Query(alias="to", description="Default: now.")]
 # The maximum is TELEMETRY_MAX_SERIES_POINTS, a setting: api_document.py states it.
 MaxPoints = Annotated[int, Query(ge=1, description="Most buckets to return.")]
 
 
-def _range(
+def read_range(
     request: Request, start: datetime | None, end: datetime | None
 ) -> tuple[datetime, datetime]:
+    """The range a read covers: `to` defaults to now, `from` to a day before; 422 if bad."""
     now = services_of(request).clock()
     latest = now + MAX_AHEAD
     # Nothing older than 2000 or far ahead is ever stored, and ranges near year 1 or
@@ -145,7 +146,7 @@ async def series(
     max_points: MaxPoints = 1000,
 ) -> Any:
     """At most max_points buckets of min, max, mean and count; empty buckets are gaps."""
-    start, end = _range(request, start, end)
+    start, end = read_range(request, start, end)
     result = await _history(request, name, quantity, start, end, max_points)
     return SeriesOut.model_validate(
         {
@@ -192,7 +193,7 @@ async def series_csv(
     max_points: MaxPoints = 1000,
 ) -> Response:
     """The same buckets as the chart shows: time,min,max,mean,count; empty fields in gaps."""
-    start, end = _range(request, start, end)
+    start, end = read_range(request, start, end)
     result = await _history(request, name, quantity, start, end, max_points)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -214,7 +215,7 @@ def _num(value: float | None) -> str:
     "/{name}/raw.csv",
     responses={
         **_ERRORS,
-        422: invalid(f"A parameter breaks its rule ({_RANGE_RULES}, at most 31 days apart)."),
+        422: invalid(f"A parameter breaks its rule ({RANGE_RULES}, at most 31 days apart)."),
         200: _csv_answer("time,value per stored reading, oldest first."),
     },
     response_class=Response,
@@ -225,7 +226,7 @@ async def raw_csv(
 ) -> Response:
     """Every stored reading in the range (at most 31 days), streamed: time,value."""
     name = normalize_device_name(name)  # as stored: the file name shows it so
-    start, end = _range(request, start, end)
+    start, end = read_range(request, start, end)
     if end - start > MAX_RAW_SPAN:
         raise InvalidParameter(
             ("query", "from"), "a raw export covers at most 31 days", "range_too_long"

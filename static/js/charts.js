@@ -173,6 +173,8 @@
       scales: { x: { time: true }, y: { range: valueRange(precision) } },
       legend: { show: false },
       cursor: { y: false },
+      // Chart notes (notes.js): markers over the data, a band for a range.
+      plugins: window.TelemetryNotes ? [window.TelemetryNotes.plugin()] : [],
       series: [
         {},
         { label: "Min", stroke: "transparent", points: { show: false } },

@@ -15,6 +15,7 @@ import pytest
 
 from tests.factories import make_settings
 from tests.servers import LiveServer, run_live_server
+from tests.signing_in import PASSWORD
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REQUIRE = os.environ.get("TELEMETRY_REQUIRE_BROWSER") == "1"
@@ -94,3 +95,53 @@ def refuse_outside(context: Any, route: Any) -> None:
 def server(sqlite_url: str) -> Iterator[LiveServer]:
     with run_live_server(make_settings(sqlite_url, **FAST)) as live:
         yield live
+
+
+class People:
+    """Browser contexts, one per person, each refusing the world beyond loopback."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+        self._contexts: list[Any] = []
+        self.pages: list[Any] = []
+
+    def context(self) -> Any:
+        """A new person: a browser context of their own (cookies, storage)."""
+        context = self._browser.new_context(viewport={"width": 1000, "height": 800})
+        context.outside = []
+        context.route("**/*", lambda route: refuse_outside(context, route))
+        self._contexts.append(context)
+        return context
+
+    def tab(self, context: Any) -> Any:
+        """A new tab of that person, watched for script errors and policy violations."""
+        page = context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda error: page.errors.append(str(error)))
+        watch_policy(page)
+        self.pages.append(page)
+        return page
+
+    def close(self) -> None:
+        """Check nothing went wrong in any tab, then close every context."""
+        for page in self.pages:
+            assert page.errors == [], page.errors
+            assert page.violations == [], page.violations
+        for context in self._contexts:
+            assert context.outside == []
+            context.close()
+
+
+@pytest.fixture
+def people(browser: Any) -> Iterator[People]:
+    """Separate people in one Chromium."""
+    crowd = People(browser)
+    yield crowd
+    crowd.close()
+
+
+def sign_in(page: Any, server: LiveServer, name: str, password: str = PASSWORD) -> None:
+    """Fill in the sign-in form the page shows and send it."""
+    page.fill("#username", name)
+    page.fill("#password", password)
+    page.click("form.auth-form button[type=submit]")

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from app.accounts import CLI
-from tests.browser.conftest import FAST, refuse_outside, watch_policy
-from tests.browser.test_accounts import sign_in
+from tests.browser.conftest import FAST, refuse_outside, sign_in, watch_policy
 from tests.factories import add_device, make_settings
 from tests.servers import LiveServer, post, run_live_server
 from tests.signing_in import PASSWORD

@@ -250,3 +250,29 @@ def test_a_thousand_tabs_joining_make_one_frame_per_list_per_tick(hub: LiveHub) 
     assert len(of(sent, "presence")) == 1 and len(of(sent, "watchers")) == 1
     assert sorted(renders) == ["presence", "presence:device:1", "presence:overview"]
     assert of(sent, "presence")[0].count('class="who"') == 1000
+
+
+def test_a_tab_that_joined_a_new_leaders_stream_stays_when_the_old_one_ends_late(
+    hub: LiveHub, clock: FakeClock
+) -> None:
+    old = hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v1")
+    sid = stream_id(drain(old))
+    hub.join(sid, ANNA, device_topic(1), tab="t2", view="v2")
+    new = hub.open(OVERVIEW, "a", None, ANNA, tab="t3", view="v3")  # the next leader
+    hub.join(stream_id(drain(new)), ANNA, device_topic(1), tab="t2", view="v2")
+    hub.close(old)  # the server hears of the old leader's end only now
+    clock.advance(RECONNECT_GRACE.total_seconds() + 1)
+    hub.tick()
+    presence = of(drain(new), "presence")[-1]
+    assert names(presence) == [("Anna", "2")], "t2 is on the new stream; only t1 went"
+
+
+def test_a_tab_joining_later_gets_the_badge_and_the_header(hub: LiveHub) -> None:
+    leader = hub.open(PAGE, "b", None, BORIS, tab="t1", view="v1")
+    sid = stream_id(drain(leader))
+    hub.tick()
+    drain(leader)
+    hub.join(sid, BORIS, OVERVIEW, tab="t2", view="v2")
+    joined = frames(drain(leader))
+    assert any(e == "unread" and 'data-unread="3"' in d for _, e, d in joined)
+    assert any(e == "presence" for _, e, _ in joined)
