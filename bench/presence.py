@@ -7,10 +7,12 @@ page (`watchers`). Then --tabs streams of --users viewers (--tabs/--users each, 
 tab with a session cookie and tab id of its own; half of each user's tabs on the
 overview, half on the device's page) are opened at once. The observer notes every
 `presence` and `watchers` frame with the tick that produced it (the server writes each
-tick's time in a `: tick <ms>` comment before its frames) and parses each list's HTML
-(each user once, with their tab count). Reports:
+tick's time in a `: tick <ms>` comment before its frames) and keeps each list as a
+browser does (the whole list first, then the differences: each user once, with their
+tab count). Reports:
 
-  frames    the most `presence` (and `watchers`) frames of one tick (target: 1 each)
+  frames    the most `presence` (and `watchers`) frames of one tick, whole lists and
+            differences alike (target: 1 each)
   right     from the last tab's first bytes to the observer holding both lists right
   renders   presence lists rendered (telemetry_live_presence_lists) against the ticks
             of the burst: one per changed list per tick at most, whatever the joins
@@ -30,7 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import html
+import json
 import re
 import resource
 import statistics
@@ -47,23 +49,22 @@ from bench.ingest import prepare_database, server_env, uvicorn_server
 from bench.streams import Viewer, open_all, stream_request
 
 DEVICE = "bench-0"
-PRESENCE_ENTRY = re.compile(
-    r'<li data-user="\d+"><span class="who">([^<]*)</span>'
-    r'(?: <span class="tabs" title="(\d+) tabs")?'
-)
-WATCHERS_ENTRY = re.compile(
-    r'<span class="who" data-user="\d+">([^<]*)</span>(?: <span class="tabs">×(\d+))?'
-)
 LISTS = re.compile(r"telemetry_live_presence_lists_total ([\d.e+]+)")
 TICKS = re.compile(r"telemetry_live_ticks_total ([\d.e+]+)")
 
 Entries = dict[str, int]  # display name -> tabs
 
 
-def parse(event: str, data: str) -> Entries:
-    """A list's users and their tab counts, from its HTML."""
-    pattern = PRESENCE_ENTRY if event == "presence" else WATCHERS_ENTRY
-    return {html.unescape(name): int(tabs or 1) for name, tabs in pattern.findall(data)}
+def apply(event: str, data: str, before: dict[int, tuple[str, int]]) -> dict[int, tuple[str, int]]:
+    """A list after its frame: whole (`presence`, `watchers`) or a difference (`-diff`)."""
+    value = json.loads(data)
+    if not event.endswith("-diff"):
+        return {row[0]: (row[1], row[2]) for row in value["users"]}
+    rows = dict(before)
+    rows.update({row[0]: (row[1], row[2]) for row in value["set"]})
+    for gone in value["gone"]:
+        rows.pop(gone, None)
+    return rows
 
 
 @dataclass
@@ -82,6 +83,7 @@ class Observer(Viewer):
     def __init__(self, request: bytes) -> None:
         super().__init__(request, b"event: ")
         self.frames: list[Frame] = []
+        self._rows: dict[str, dict[int, tuple[str, int]]] = {"presence": {}, "watchers": {}}
         self._buffer = b""
         self._tick: int | None = None
         self._headers_done = False
@@ -112,9 +114,11 @@ class Observer(Viewer):
                 data.append(line[6:])
             elif line.startswith("data:"):
                 data.append(line[5:])
-        if event in ("presence", "watchers"):
-            text = "\n".join(data)
-            self.frames.append(Frame(event, self._tick, now, parse(event, text)))
+        if event.removesuffix("-diff") in ("presence", "watchers"):
+            name = event.removesuffix("-diff")
+            rows = self._rows[name] = apply(event, "\n".join(data), self._rows[name])
+            entries = {display: tabs for display, tabs in rows.values()}
+            self.frames.append(Frame(name, self._tick, now, entries))
 
     def latest(self, event: str) -> Entries | None:
         """The list as it stands now."""
