@@ -5,16 +5,18 @@
     presence:<page>     who looks at this page (the overview, a device's page)
 
 A new stream gets each list whole (`event: presence` / `watchers`, JSON
-{"users": [[id, name, tabs], ...], "guests": n}); after that, at each tick, each list
-that changed is compared with what was last sent and only the difference goes out,
-once for all who see it (`presence-diff` / `watchers-diff`: {"set": [[id, name, tabs],
-...], "gone": [ids], "guests": n}); static/js/presence.js draws them. With a thousand
-people watching, the whole list is tens of kilobytes: sent to ten thousand streams at
-every join or leave it was gigabytes a tick (docs/benchmarks.md); a difference is a few
-dozen bytes. Applying a difference twice changes nothing, so a replay is harmless. The
-whole list is encoded once per change for the streams opening meanwhile: a thousand
-tabs joining in one second cost one list per tick, not one per tab. Names are data in
-JSON, never markup: the browser sets them as text.
+{"users": [[id, name, tabs], ...], "guests": n, "total": users}); after that, at each
+tick, each list that changed is compared with what was last sent and only the
+difference goes out, once for all who see it (`presence-diff` / `watchers-diff`:
+{"set": [[id, name, tabs], ...], "gone": [ids], "guests": n, "total": users});
+static/js/presence.js draws them. A list names at most LIST_MAX users, in name order,
+and counts the rest: a header shows a dozen names, and with a thousand people watching
+the whole list, sent to ten thousand streams at every join or leave, was gigabytes a
+tick (docs/benchmarks.md); admins get everyone from GET /api/v1/presence. Applying
+a difference twice changes nothing, so a replay is harmless. The whole list is encoded
+once per change and shared by the streams opening meanwhile: a thousand tabs joining in
+one second cost one list per tick, not one per tab. Names are data in JSON, never
+markup: the browser sets them as text.
 """
 
 from __future__ import annotations
@@ -44,7 +46,10 @@ def header(encode: FrameEncoder, route: str) -> bytes:
     return encode("topic", route, None)
 
 
+LIST_MAX = 40  # users a list names; the rest are counted
+
 Row = tuple[str, int]  # a user's display name and tab count, as last sent
+List = tuple[dict[int, Row], int, int]  # rows by user id, guests' tabs, users in all
 
 
 class Lobby:
@@ -54,7 +59,7 @@ class Lobby:
         self._encode = encode
         self._presence = presence
         self._stats = stats
-        self._sent: dict[str, tuple[dict[int, Row], int]] = {}  # list topic -> rows, guests
+        self._sent: dict[str, List] = {}  # list topic -> as last sent
         self._snapshots: dict[str, bytes] = {}
 
     def flush(self, now: datetime, watched: Callable[[str], bool], send: Send) -> None:
@@ -69,15 +74,15 @@ class Lobby:
             self._snapshots.pop(topic, None)
             if before is None or not watched(topic):
                 continue  # nobody holds it: the next stream gets it whole
-            rows, guests = after = self._rows(topic)
+            rows, guests, total = after = self._rows(topic)
             self._sent[topic] = after
-            old_rows, old_guests = before
+            old_rows = before[0]
             changed_rows = [
                 [user_id, *row] for user_id, row in rows.items() if old_rows.get(user_id) != row
             ]
             gone = [user_id for user_id in old_rows if user_id not in rows]
-            if changed_rows or gone or guests != old_guests:
-                diff = {"set": changed_rows, "gone": gone, "guests": guests}
+            if changed_rows or gone or (guests, total) != before[1:]:
+                diff = {"set": changed_rows, "gone": gone, "guests": guests, "total": total}
                 send(topic, [(self._event(topic) + "-diff", json.dumps(diff))])
 
     def snapshot(self, topic: str, last_id: str) -> bytes:
@@ -87,17 +92,19 @@ class Lobby:
             sent = self._sent.get(topic)
             if sent is None:
                 sent = self._sent[topic] = self._rows(topic)
-            rows, guests = sent
-            whole = {"users": [[user_id, *row] for user_id, row in rows.items()], "guests": guests}
+            rows, guests, total = sent
+            users = [[user_id, *row] for user_id, row in rows.items()]
+            whole = {"users": users, "guests": guests, "total": total}
             data = self._encode(self._event(topic), json.dumps(whole), last_id)
             cached = self._snapshots[topic] = header(self._encode, topic) + data
         return cached
 
-    def _rows(self, topic: str) -> tuple[dict[int, Row], int]:
+    def _rows(self, topic: str) -> List:
         self._stats.lists += 1
         page = None if topic == PRESENCE else topic[len(PRESENCE_PREFIX) :]
         entries, guests = self._presence.entries(page)
-        return {entry.user_id: (entry.name, entry.tabs) for entry in entries}, guests
+        named = entries[:LIST_MAX]
+        return {entry.user_id: (entry.name, entry.tabs) for entry in named}, guests, len(entries)
 
     @staticmethod
     def _event(topic: str) -> str:

@@ -129,7 +129,11 @@ class Tabs:
             if w.user_id:
                 missed.append(self._inboxes.snapshot(w.user_id, self.log.last_id))
             missed.extend(self._lobby.snapshot(t, self.log.last_id) for t in self._lists(viewer))
-        viewer.push(b"".join(first + missed))  # one frame of the queue, however many
+        # The snapshots are shared bytes, pushed as they are: joined, each stream would
+        # hold a copy of them until its client took them (a presence list included).
+        viewer.push(b"".join(first))
+        for data in missed:
+            viewer.push(data)
         viewer.views[view] = topic
         self.streams.add(viewer)
         self._arrive(viewer, view, tab, topic)
@@ -158,7 +162,8 @@ class Tabs:
             frames.append(self._inboxes.snapshot(viewer.user_id, last_id))
         shown = [PRESENCE, *lists] if viewer.sees_presence else []
         frames.extend(self._lobby.snapshot(t, last_id) for t in shown)
-        viewer.push(b"".join(frames))
+        for data in frames:
+            viewer.push(data)
         self._arrive(viewer, view, tab, topic)
 
     def leave(self, watcher: Watcher, view: str) -> None:

@@ -1,9 +1,11 @@
 // Who is watching, as the live stream tells it (app/live/lobby.py):
 //
 //   event: presence / watchers             the whole list, when the stream opens:
-//        {"users": [[id, name, tabs], ...], "guests": n}
+//        {"users": [[id, name, tabs], ...], "guests": n, "total": users}
 //   event: presence-diff / watchers-diff   then only what changed, once a refresh interval:
-//        {"set": [[id, name, tabs], ...], "gone": [id, ...], "guests": n}
+//        {"set": [[id, name, tabs], ...], "gone": [id, ...], "guests": n, "total": users}
+//
+// A list names the first users in name order (at most 40) and counts them all ("total").
 //
 // `presence` draws the header's list (#presence: each user once, with their tab count;
 // a phone shows only the count), `watchers` the line "On this page: ..." (#watchers).
@@ -18,22 +20,28 @@
     this.draw = draw;
     this.users = {};  // id -> [name, tabs]
     this.guests = 0;
+    this.total = 0;  // users watching, named or not
   }
+
+  List.prototype.redraw = function (data) {
+    this.guests = data.guests || 0;
+    var named = Object.keys(this.users).length;
+    this.total = Math.max(named, typeof data.total === "number" ? data.total : named);
+    this.draw(this.element, this.sorted(), this.guests, this.total);
+  };
 
   List.prototype.whole = function (data) {
     var users = {};
     (data.users || []).forEach(function (row) { users[row[0]] = [String(row[1]), row[2]]; });
     this.users = users;
-    this.guests = data.guests || 0;
-    this.draw(this.element, this.sorted(), this.guests);
+    this.redraw(data);
   };
 
   List.prototype.change = function (data) {
     var users = this.users;
     (data.set || []).forEach(function (row) { users[row[0]] = [String(row[1]), row[2]]; });
     (data.gone || []).forEach(function (id) { delete users[id]; });
-    this.guests = data.guests || 0;
-    this.draw(this.element, this.sorted(), this.guests);
+    this.redraw(data);
   };
 
   List.prototype.sorted = function () {
@@ -66,19 +74,19 @@
     return count;
   }
 
-  function drawHeader(element, users, guests) {
-    var total = users.length + guests;
+  function drawHeader(element, users, guests, total) {
     element.textContent = "";
-    if (!total) return;
+    if (!total && !guests) return;
     var names = users.slice(0, TITLED).map(function (user) {
       return user.name + (user.tabs > 1 ? " (" + user.tabs + " tabs)" : "");
     });
-    if (users.length > TITLED) names.push((users.length - TITLED) + " more");
+    var unnamed = total - Math.min(users.length, TITLED);
+    if (unnamed > 0) names.push(unnamed + " more");
     if (guests) names.push(guestWords(guests));
     var count = el("span", "presence-count");
     count.title = names.join(", ");
     count.appendChild(el("span", "presence-dot")).setAttribute("aria-hidden", "true");
-    count.appendChild(document.createTextNode(String(total)));
+    count.appendChild(document.createTextNode(String(total + guests)));
     count.appendChild(el("span", "presence-word", " watching"));
     element.appendChild(count);
     var list = el("ul", "presence-list");
@@ -92,14 +100,15 @@
       }
       list.appendChild(item);
     });
-    if (users.length > SHOWN) list.appendChild(el("li", "more", "+" + (users.length - SHOWN) + " more"));
+    var more = total - Math.min(users.length, SHOWN);
+    if (more > 0) list.appendChild(el("li", "more", "+" + more + " more"));
     if (guests) list.appendChild(el("li", "guests", guestWords(guests)));
     element.appendChild(list);
   }
 
-  function drawWatchers(element, users, guests) {
+  function drawWatchers(element, users, guests, total) {
     element.textContent = "";
-    if (!users.length && !guests) return;
+    if (!total && !guests) return;
     element.appendChild(el("span", "watchers-label", "On this page:"));
     element.appendChild(document.createTextNode(" "));
     users.slice(0, SHOWN).forEach(function (user, index) {
@@ -112,8 +121,8 @@
         element.appendChild(tabCount(user.tabs, false));
       }
     });
-    var rest = [];
-    if (users.length > SHOWN) rest.push((users.length - SHOWN) + " more");
+    var rest = [], more = total - Math.min(users.length, SHOWN);
+    if (more > 0) rest.push(more + " more");
     if (guests) rest.push(guestWords(guests));
     if (rest.length) element.appendChild(document.createTextNode((users.length ? ", " : "") + rest.join(", ")));
   }

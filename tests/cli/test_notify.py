@@ -11,9 +11,9 @@ from app.accounts import CLI, MESSAGE_MAX, Accounts
 from app.cli import main
 from tests.cli.conftest import Telemetry
 from tests.factories import make_settings
+from tests.raw_streams import RawStream, events
 from tests.servers import run_live_server
 from tests.signing_in import make_account
-from tests.web.raw_streams import RawStream, events
 
 PASSWORD = "correct horse battery"
 

@@ -15,11 +15,12 @@ from app.live.hub import (
     Watcher,
     device_topic,
 )
+from app.live.lobby import LIST_MAX, List
 from app.live.presence import NAVIGATION_GRACE, RECONNECT_GRACE
 from app.live.state import DeviceView
 from app.live.viewers import Viewer
 from tests.factories import T0, FakeClock, inserted, make_hub
-from tests.presence_lists import Lists, frames
+from tests.raw_streams import Lists, frames
 
 ANNA = Watcher(1, 11, "Anna", True, 0)
 BORIS = Watcher(2, 22, "Boris", True, 3)
@@ -75,7 +76,7 @@ def test_after_the_whole_list_only_what_changed_is_sent(hub: LiveHub) -> None:
     hub.open(device_topic(1), "a", None, ANNA, tab="t2", view="v2")
     hub.tick()
     [diff] = of(drain(boris), "presence-diff")
-    assert json.loads(diff) == {"set": [[1, "Anna", 2]], "gone": [], "guests": 0}
+    assert json.loads(diff) == {"set": [[1, "Anna", 2]], "gone": [], "guests": 0, "total": 2}
 
 
 def test_a_new_stream_gets_the_full_list_and_its_unread_count(hub: LiveHub) -> None:
@@ -237,7 +238,7 @@ def test_a_thousand_tabs_joining_make_one_frame_per_list_per_tick(hub: LiveHub) 
     renders: list[str] = []
     original = hub._lobby._rows
 
-    def counting(topic: str) -> tuple[dict[int, tuple[str, int]], int]:
+    def counting(topic: str) -> List:
         renders.append(topic)
         return original(topic)
 
@@ -253,7 +254,9 @@ def test_a_thousand_tabs_joining_make_one_frame_per_list_per_tick(hub: LiveHub) 
     assert sorted(renders) == ["presence", "presence:device:1", "presence:overview"]
     seen = Lists()
     seen.read(first_frames + sent)
-    assert len(seen.shown()) == 1000 and seen.shown()[0] == ("Anna", 1)
+    # The first LIST_MAX users by name are named, and all of them counted.
+    assert seen.totals["presence"] == 1000
+    assert seen.shown() == [("Anna", 1)] + [(f"user {i:04}", 1) for i in range(1, LIST_MAX)]
 
 
 def test_a_tab_that_joined_a_new_leaders_stream_stays_when_the_old_one_ends_late(

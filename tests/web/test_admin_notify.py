@@ -10,9 +10,9 @@ import httpx2 as httpx
 import pytest
 
 from tests.factories import make_settings
+from tests.raw_streams import RawStream, events
 from tests.servers import LiveServer, run_live_server
 from tests.signing_in import Account, make_account
-from tests.web.raw_streams import RawStream, events
 
 
 @pytest.fixture

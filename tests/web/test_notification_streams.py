@@ -13,9 +13,9 @@ import httpx2 as httpx
 import pytest
 
 from tests.factories import make_settings
+from tests.raw_streams import PING, RawStream, events
 from tests.servers import LiveServer, run_live_server
 from tests.signing_in import Account, make_account
-from tests.web.raw_streams import PING, RawStream, events
 
 URL = "/api/v1/notifications"
 
@@ -164,3 +164,32 @@ def test_markup_and_line_breaks_in_a_notification_never_split_or_forge_a_frame(
         assert line.startswith(("event: toast", "id: ", "data: ")), line
     [(_, toast)] = events(new, "toast")
     assert "data: evil" in toast and "event: read" in toast  # as text inside the one event
+
+
+def blocks(text: str, *names: str) -> list[str]:
+    """The frames (id, event and data lines; no comments) of the events called `names`."""
+    found = []
+    for block in text.split("\n\n"):
+        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
+        if any(line in {f"event: {name}" for name in names} for line in lines):
+            found.append("\n".join(lines))
+    return found
+
+
+def test_a_reconnect_replays_a_notification_as_the_very_same_frames(server: LiveServer) -> None:
+    boss = make_account(server.app, "boss", role="admin")
+    maria = make_account(server.app, "maria")
+    first = opened(server, maria)
+    settle()
+    seen = first.text()
+    last_id = [line[4:] for line in seen.split("\n") if line.startswith("id: ")][-1]
+    send(server, boss, title="Twice?", message="once", users=["maria"])
+    first.wait_for(lambda text: "event: toast" in text, 1.0, since=len(seen.encode()))
+    original = blocks(first.text(len(seen.encode())), "toast", "unread")
+    first.close()
+    again = RawStream(server, maria, headers={"Last-Event-ID": last_id})
+    again.wait_for(lambda text: "event: toast" in text, 2.0)
+    # The same ids and data: the page replaces the badge with the same count, and the
+    # toast, known by its id, is not shown again (static/js/notify.js).
+    assert blocks(again.text(), "toast", "unread") == original
+    assert len(original) == 2
