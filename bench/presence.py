@@ -8,8 +8,8 @@ tab with a session cookie and tab id of its own; half of each user's tabs on the
 overview, half on the device's page) are opened at once. The observer notes every
 `presence` and `watchers` frame with the tick that produced it (the server writes each
 tick's time in a `: tick <ms>` comment before its frames) and keeps each list as a
-browser does (the whole list first, then the differences: each user once, with their
-tab count). Reports:
+browser does (the whole list first, then the differences: the first LIST_MAX users by
+name, each once with their tab count, and the count of all). Reports:
 
   frames    the most `presence` (and `watchers`) frames of one tick, whole lists and
             differences alike (target: 1 each)
@@ -44,6 +44,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 
+from app.live.lobby import LIST_MAX
 from bench.accounts_seed import create_sessions
 from bench.ingest import prepare_database, server_env, uvicorn_server
 from bench.streams import Viewer, open_all, stream_request
@@ -52,7 +53,15 @@ DEVICE = "bench-0"
 LISTS = re.compile(r"telemetry_live_presence_lists_total ([\d.e+]+)")
 TICKS = re.compile(r"telemetry_live_ticks_total ([\d.e+]+)")
 
-Entries = dict[str, int]  # display name -> tabs
+# The users a list names (display name -> tabs: the first LIST_MAX by name), and how
+# many it counts in all.
+Entries = tuple[dict[str, int], int]
+
+
+def capped(users: dict[str, int]) -> Entries:
+    """What a list of `users` shows: the first LIST_MAX by name, and the count of all."""
+    named = sorted(users, key=str.casefold)[:LIST_MAX]
+    return {name: users[name] for name in named}, len(users)
 
 
 def apply(event: str, data: str, before: dict[int, tuple[str, int]]) -> dict[int, tuple[str, int]]:
@@ -84,6 +93,7 @@ class Observer(Viewer):
         super().__init__(request, b"event: ")
         self.frames: list[Frame] = []
         self._rows: dict[str, dict[int, tuple[str, int]]] = {"presence": {}, "watchers": {}}
+        self._totals: dict[str, int] = {"presence": 0, "watchers": 0}
         self._buffer = b""
         self._tick: int | None = None
         self._headers_done = False
@@ -116,8 +126,10 @@ class Observer(Viewer):
                 data.append(line[5:])
         if event.removesuffix("-diff") in ("presence", "watchers"):
             name = event.removesuffix("-diff")
-            rows = self._rows[name] = apply(event, "\n".join(data), self._rows[name])
-            entries = {display: tabs for display, tabs in rows.values()}
+            text = "\n".join(data)
+            rows = self._rows[name] = apply(event, text, self._rows[name])
+            self._totals[name] = json.loads(text)["total"]
+            entries = ({display: tabs for display, tabs in rows.values()}, self._totals[name])
             self.frames.append(Frame(name, self._tick, now, entries))
 
     def latest(self, event: str) -> Entries | None:
@@ -212,7 +224,7 @@ async def burst(name: str, workdir: Path, args: argparse.Namespace) -> Burst:
     everyone = {"observer0": 1} | {f"viewer{u}": per_user for u in range(args.users)}
     on_device = {"observer0": 1} | {f"viewer{u}": per_user // 2 for u in range(args.users)}
     alone = {"observer0": 1}
-    expected = {} if hidden else {"presence": everyone, "watchers": on_device}
+    expected = {} if hidden else {"presence": capped(everyone), "watchers": capped(on_device)}
     target = ["--factory", "app.main:create_app_from_env", "--backlog", "8192"]
     with uvicorn_server(target, env, "/healthz") as url:
         observer = Observer(stream_request(f"{device_page}&tab=observer", observer_cookie))
@@ -229,7 +241,7 @@ async def burst(name: str, workdir: Path, args: argparse.Namespace) -> Burst:
         closed = time.monotonic()
         for tab in tabs:
             tab.close()
-        lone = {"presence": alone, "watchers": alone}
+        lone = {"presence": capped(alone), "watchers": capped(alone)}
         gone = await observer.until(lone, 30) if expected else await sleep(7)
         await asyncio.sleep(1.5)
         lists1, ticks1 = await counters(url)
