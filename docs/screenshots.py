@@ -40,9 +40,11 @@ def climate(at: datetime, base: float, swing: float, rng: random.Random) -> dict
     return {"temperature": round(temperature, 2), "humidity": round(min(99, humidity), 1)}
 
 
-def seed(database_url: str, now: datetime) -> tuple[str, str]:
-    """A day for each device, and two users; returns the greenhouse's token and the
-    session cookie of the admin, who is signed in for the pictures."""
+def seed(database_url: str, now: datetime) -> tuple[str, str, str, str]:
+    """A day for each device, two users, a few notifications and a chart note; returns
+    the greenhouse's token, the session cookies of the admin (signed in for the
+    pictures) and of the viewer (watching too, so the header lists two people), and the
+    admin's personal token."""
     from app import schema_migrations
     from app.accounts import CLI, Accounts, SessionLifetime
     from app.bus import InProcessBus
@@ -89,12 +91,45 @@ def seed(database_url: str, now: datetime) -> tuple[str, str]:
     accounts = Accounts(engine, InProcessBus(), lambda: now, lifetime)
     secret = "screenshots only"
     admin = accounts.users.add("ada", secret, role="admin", display_name="Ada L.", actor=CLI)
-    accounts.users.add("maria", secret, display_name="María G.", actor=CLI)
+    viewer = accounts.users.add("maria", secret, display_name="María G.", actor=CLI)
+    agent = "Mozilla/5.0 (X11; Linux x86_64)"
     cookie, _ = accounts.sessions.create(
-        admin, persistent=True, client="127.0.0.1", user_agent="Mozilla/5.0 (X11; Linux x86_64)"
+        admin, persistent=True, client="127.0.0.1", user_agent=agent
+    )
+    viewer_cookie, _ = accounts.sessions.create(
+        viewer, persistent=True, client="127.0.0.1", user_agent=agent
+    )
+    admin_token, _ = accounts.tokens.create("ada", actor=CLI)
+    notes = [
+        ("Greenhouse back online", "Power was restored at 14:10; readings resume.", "info"),
+        (
+            "Frost tonight",
+            "Down to -3 °C after midnight: close the vents.\nSee /devices/greenhouse",
+            "warning",
+        ),
+        ("Attic sensor silent", "No reading for 5 hours. Check its battery.", "critical"),
+    ]
+    for title, message, level in notes:
+        accounts.notifications.send(
+            title, message, level=level, sender_id=None, users=None, actor=CLI
+        )
+    accounts.notes.add(
+        "greenhouse",
+        author_id=viewer.id,
+        text="Heater off for repair, @ada please check the vent",
+        starts_at=outage[0],
+        ends_at=outage[1],
+        earliest=now - timedelta(days=30),
+    )
+    accounts.notes.add(
+        "greenhouse",
+        author_id=admin.id,
+        text="Vent opened",
+        starts_at=now - timedelta(hours=3),
+        earliest=now - timedelta(days=30),
     )
     engine.dispose()
-    return token, cookie
+    return token, cookie, viewer_cookie, admin_token
 
 
 # name, page, viewport width and height (0: the whole page), colour scheme; the
@@ -110,13 +145,25 @@ SHOTS = [
     ("admin-users.png", "/admin/users", 1400, 0, "light"),
     ("admin-sessions-dark.png", "/admin/users/ada/sessions", 1400, 0, "dark"),
     ("phone-admin-devices.png", "/admin/devices", 390, 844, "light"),
+    ("inbox.png", "/inbox", 1400, 0, "light"),
+    ("phone-inbox-dark.png", "/inbox", 390, 844, "dark"),
+    ("admin-notify.png", "/admin/notify", 1400, 0, "light"),
+    ("toast.png", "/", 1400, 470, "light"),
+    ("toast-dark.png", "/devices/greenhouse?range=24h", 1400, 0, "dark"),
 ]
 
 
 def photograph(
-    browser: Any, url: str, path: Path, size: tuple[int, int], scheme: str, cookie: str
+    browser: Any,
+    url: str,
+    path: Path,
+    size: tuple[int, int],
+    scheme: str,
+    cookie: str,
+    before: Any = None,
 ) -> None:
-    """One page, live and fully drawn, with every request beyond loopback refused."""
+    """One page, live and fully drawn, with every request beyond loopback refused;
+    `before(page)`, if given, runs just before the picture is taken."""
     width, height = size
     context = browser.new_context(
         viewport={"width": width, "height": height or 900},
@@ -142,7 +189,11 @@ def photograph(
         "() => [...document.querySelectorAll('.plot')].every(p => p.dataset.state === 'drawn')"
     )
     time.sleep(1.2)  # a live update or two, and "2 s ago" rather than an ISO time
+    if before is not None:
+        before(page)
     page.screenshot(path=path, full_page=height == 0)
+    page.close(run_before_unload=True)  # it says it leaves: gone from the next header
+    time.sleep(1)
     context.close()
 
 
@@ -164,7 +215,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         url_db = f"sqlite:///{scratch}/screens.db"
         now = datetime.now(UTC).replace(second=0, microsecond=0)
-        token, cookie = seed(url_db, now)
+        token, cookie, viewer_cookie, admin_token = seed(url_db, now)
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRY_")}
         env.update(TELEMETRY_DATABASE_URL=url_db, PYTHONPATH=str(ROOT))
@@ -192,15 +243,41 @@ def main() -> int:
                     headers={"Authorization": f"Bearer {token}"},
                 ).raise_for_status()
 
+            sent = iter(range(1, 100))
+
+            def toast(page: Any) -> None:
+                """A notification arriving: its toast shows in the tab."""
+                number = next(sent)
+                httpx.post(
+                    base + "/api/v1/notifications",
+                    json={
+                        "title": f"Shed door open ({number})",
+                        "message": "The shed reads 4 °C warmer than usual. See /devices/shed",
+                        "level": "warning",
+                        "link": "/devices/shed",
+                        "users": ["ada"],
+                    },
+                    headers={"Authorization": f"Bearer {admin_token}"},
+                ).raise_for_status()
+                page.wait_for_selector("#toasts .toast")
+                time.sleep(0.5)
+
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=chromium, args=ARGS)
+                # María watches too, so that the header lists two people.
+                watcher = browser.new_context()
+                watcher.add_cookies([{"name": "telemetry_session", "value": viewer_cookie,
+                                      "domain": "127.0.0.1", "path": "/"}])  # fmt: skip
+                watcher.new_page().goto(base + "/devices/greenhouse")
                 for _ in range(4):  # a live rhythm the server learns
                     post()
                     time.sleep(1)
                 for name, path, width, height, scheme in SHOTS:
                     size = (width, height)
-                    photograph(browser, base + path, IMAGES / name, size, scheme, cookie)
+                    before = toast if name.startswith("toast") else None
+                    photograph(browser, base + path, IMAGES / name, size, scheme, cookie, before)
                     post()
+                watcher.close()
                 browser.close()
         finally:
             server.send_signal(signal.SIGINT)
