@@ -1,5 +1,5 @@
-"""Notifications as three people meet them in Chromium: an admin, and two viewers with
-two tabs each, every person a browser context of their own."""
+"""Presence and notifications as three people meet them in Chromium: an admin, and two
+viewers with two tabs each, every person a browser context of their own."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ from tests.signing_in import PASSWORD
 
 # Its stream open, or joined (pages without live content show no connection state).
 LIVE = "() => !!(window.TelemetryLive && window.TelemetryLive.state().stream)"
+# The header's list as text: "Name ×2" for two tabs, one entry a user.
+PRESENCE = (
+    "() => Array.from(document.querySelectorAll('#presence .presence-list li'))"
+    ".map((li) => li.textContent.replace(/\\s+/g, ' ').trim().replace(' tabs', ''))"
+)
 BADGE = (
     "() => { const b = document.querySelector('#unread .unread-count');"
     " return b && !b.hidden ? b.textContent.trim().split(/\\s/)[0] : ''; }"
@@ -118,3 +123,68 @@ def test_a_note_mentioning_both_viewers_notifies_both_and_shows_on_every_chart(
             timeout=10_000,
         )
     assert admin.evaluate("() => document.querySelectorAll('#toasts .toast').length") == 0
+
+
+def shows(tab: Any, expected: list[str]) -> None:
+    """Wait until the tab's header lists exactly `expected`."""
+    tab.wait_for_function(
+        f"(expected) => JSON.stringify(({PRESENCE})()) === JSON.stringify(expected)",
+        arg=expected,
+        timeout=10_000,
+    )
+
+
+def test_the_header_lists_each_person_once_with_their_tabs_and_follows_them(
+    people: People, server: LiveServer
+) -> None:
+    (admin,) = person(people, server, "root", ["/"])
+    maria = person(people, server, "maria", ["/", "/"])
+    jonas = person(people, server, "jonas", ["/", "/"])
+    everyone = ["Jonas ×2", "Maria ×2", "Root"]
+    for tab in (admin, *maria, *jonas):
+        shows(tab, everyone)
+
+    # Every list the admin's header shows from now on is recorded.
+    admin.evaluate(
+        "() => { window.seen = []; new MutationObserver(() => window.seen.push("
+        f"({PRESENCE})().join(', '))).observe(document.getElementById('presence'),"
+        " {childList: true, subtree: true}); }"
+    )
+    maria[1].click("#tile-1-link")
+    maria[1].wait_for_url(server.url + "/devices/greenhouse")
+    maria[1].wait_for_function(LIVE, timeout=10_000)
+    maria[1].wait_for_function(
+        "() => document.getElementById('watchers')?.textContent.includes('Maria')",
+        timeout=10_000,
+    )
+    admin.wait_for_timeout(2000)  # past the grace and a few refresh intervals
+    shows(admin, everyone)
+    seen = admin.evaluate("() => window.seen")
+    assert all("Maria ×2" in entry for entry in seen if entry), f"a leave showed: {seen}"
+
+    jonas[0].close(run_before_unload=True)
+    people.pages.remove(jonas[0])
+    for tab in (admin, *maria, jonas[1]):
+        shows(tab, ["Jonas", "Maria ×2", "Root"])
+    # The overview says who looks at it: Maria's second tab moved to the device's page.
+    admin.wait_for_function(
+        "() => { const w = document.getElementById('watchers').textContent;"
+        " return w.includes('Jonas') && w.includes('Maria') && !w.includes('×'); }",
+        timeout=10_000,
+    )
+
+
+def test_a_display_name_with_markup_is_shown_as_text(people: People, server: LiveServer) -> None:
+    name = '<img src=x onerror="document.title=1">\n\ndata: x'
+    users = server.app.state.services.accounts.users
+    users.add("mallory", PASSWORD, display_name=name.replace("\n", " "), actor=CLI)
+    (admin,) = person(people, server, "root", ["/"])
+    person(people, server, "mallory", ["/"])
+    admin.wait_for_function(
+        "(name) => Array.from(document.querySelectorAll('#presence .who'))"
+        ".some((who) => who.textContent === name)",
+        arg=name.replace("\n", " "),
+        timeout=10_000,
+    )
+    assert admin.locator("#presence img, #watchers img").count() == 0
+    assert admin.title() != "1"
