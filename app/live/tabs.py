@@ -166,12 +166,21 @@ class Tabs:
             viewer.push(data)
         self._arrive(viewer, view, tab, topic)
 
-    def leave(self, watcher: Watcher, view: str) -> None:
-        """A tab's page is going (it said so): it leaves after the short grace."""
+    def leave(self, watcher: Watcher, view: str, stream_id: str) -> None:
+        """A tab's page is going (it said so): it leaves after the short grace.
+
+        Only the stream carrying the view, named by its id, takes it off: guests of a
+        public dashboard share one identity, and must not be able to take each other's
+        tabs off by guessing a view id. A signed-in user's own view whose stream has
+        gone already (a leader that left first) just has its grace shortened.
+        """
         key = (watcher.session_id, view)
-        viewer = self._holders.pop(key, None)
-        if viewer is not None and viewer.user_id == watcher.user_id:
+        viewer = self._holders.get(key)
+        if viewer is not None and viewer.stream_id == stream_id:
+            del self._holders[key]
             self._unsubscribe_view(viewer, view)
+        elif viewer is not None or not watcher.session_id:
+            return
         self._presence.leave(key, self._clock(), NAVIGATION_GRACE)
 
     def close(self, viewer: Viewer) -> None:

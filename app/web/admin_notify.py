@@ -63,6 +63,19 @@ async def notify_page(
     return await _form_page(request, form=EMPTY_FORM, notice=_confirmation(sent))
 
 
+def _check_audience(audience: str, users: list[str]) -> None:
+    """Refuse an audience that is not one: a private message must never go to everyone
+    because a radio button was left as it was."""
+    if audience not in ("everyone", "users"):
+        raise NotificationError("audience", "choose Everyone or The users ticked below")
+    if audience == "everyone" and users:
+        raise NotificationError(
+            "audience",
+            "Everyone is chosen, but users are ticked: choose The users ticked below, "
+            "or untick them",
+        )
+
+
 @router.post("", response_class=HTMLResponse)
 async def send(
     request: Request,
@@ -77,6 +90,7 @@ async def send(
     """Send the notification, then back to the form with a confirmation."""
     chosen = None if audience == "everyone" else users
     try:
+        _check_audience(audience, users)
         sent = await services_of(request).accounts.deliver_notification(
             title,
             message,
@@ -92,7 +106,7 @@ async def send(
             "message": message,
             "level": level,
             "link": link,
-            "audience": "everyone" if chosen is None else "users",
+            "audience": audience,
             "users": users,
         }
         return await _form_page(

@@ -55,12 +55,19 @@ async def deliver_notes(services: Services, notes: Subscription[NoteChanged]) ->
 
 
 async def announce_from_elsewhere(services: Services) -> None:
-    """Every ANNOUNCE_POLL s, announce notifications another process stored."""
+    """Every ANNOUNCE_POLL s, announce notifications another process stored.
+
+    Only those stored since this server started: what was stored before (announced by
+    the server that ran then, or while none ran) is in the inboxes and the badges, and
+    shown again as toasts after a restart, read or not, it would be news twice.
+    """
+    started = services.clock()
     failing = False
     while True:
         await asyncio.sleep(ANNOUNCE_POLL)
         try:
-            await services.accounts.announce_recent(services.clock() - ANNOUNCE_WINDOW)
+            since = max(started, services.clock() - ANNOUNCE_WINDOW)
+            await services.accounts.announce_recent(since)
         except StorageUnavailable as exc:
             if not failing:
                 logger.warning("cannot look for notifications sent from the CLI: %s", exc.reason)

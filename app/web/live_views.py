@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.live.hub import (
@@ -24,7 +24,7 @@ from app.live.hub import (
     device_topic,
 )
 from app.telemetry import DEVICE_NAME_MAX, DeviceError, normalize_device_name
-from app.web.auth import READ_REFUSALS, ApiReader, Principal
+from app.web.auth import READ_REFUSALS, Principal, api_reader
 from app.web.csrf import check_csrf
 from app.web.deps import CONTROL_CHARACTERS, Services, live_device_id, services_of
 from app.web.errors import InvalidParameter, invalid, refusal
@@ -108,6 +108,14 @@ async def watcher_of(services: Services, principal: Principal) -> Watcher:
     return Watcher(user.id, session, user.display_name, sees, unread)
 
 
+async def live_writer(request: Request) -> Principal:
+    """Who asks, checked before the form is: a session's request needs its CSRF token."""
+    principal = await api_reader(request)
+    await check_csrf(request, principal, page=False)
+    return principal
+
+
+LiveWriter = Annotated[Principal, Depends(live_writer)]
 TabField = Annotated[str, Form(description="The tab's id.", pattern=_TAB_PATTERN)]
 ViewField = Annotated[str, Form(description="The page load's id.", pattern=_TAB_PATTERN)]
 
@@ -124,7 +132,7 @@ ViewField = Annotated[str, Form(description="The page load's id.", pattern=_TAB_
 )
 async def join_view(
     request: Request,
-    principal: ApiReader,
+    principal: LiveWriter,
     stream: Annotated[
         str,
         Form(description="The stream's id (its `stream` event).", pattern=_TAB_PATTERN),
@@ -144,7 +152,6 @@ async def join_view(
     page: Annotated[str | None, Form(description="`other`.", pattern="^other$")] = None,
 ) -> Response:
     """The tab's page is carried by that stream from now on; its snapshot goes on it."""
-    await check_csrf(request, principal, page=False)
     services = services_of(request)
     page_topic = await page_topic_of(services, topic, device, page, "body")
     if isinstance(page_topic, Response):
@@ -167,9 +174,16 @@ async def join_view(
     status_code=204,
     responses={**READ_REFUSALS, 422: invalid("A field missing or malformed.")},
 )
-async def leave_view(request: Request, principal: ApiReader, view: ViewField) -> Response:
+async def leave_view(
+    request: Request,
+    principal: LiveWriter,
+    view: ViewField,
+    stream: Annotated[
+        str, Form(description="The id of the stream carrying the tab.", pattern=_TAB_PATTERN)
+    ],
+    tab: Annotated[str | None, Form(description="The tab's id.", pattern=_TAB_PATTERN)] = None,
+) -> Response:
     """The page leaves presence after a short grace (a navigation's next page rejoins)."""
-    await check_csrf(request, principal, page=False)
     user_id = principal.user.id if principal.user else 0
-    services_of(request).hub.leave(Watcher(user_id, session_key(principal)), view)
+    services_of(request).hub.leave(Watcher(user_id, session_key(principal)), view, stream)
     return Response(status_code=204)

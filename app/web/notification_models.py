@@ -51,8 +51,8 @@ class NotificationIn(BaseModel):
     )
 
 
-class NotificationOut(BaseModel):
-    """A notification as sent."""
+class NotificationFields(BaseModel):
+    """What every notification has, as sent and as read."""
 
     id: int
     title: str
@@ -61,22 +61,20 @@ class NotificationOut(BaseModel):
     link: str | None
     sender: str | None = Field(description="The sender's display name; null: the system.")
     created_at: datetime
+
+
+class NotificationOut(NotificationFields):
+    """A notification as sent."""
+
     audience: Literal["everyone"] | list[str] = Field(
         description='"everyone", or the names it was sent to.'
     )
     recipients: int = Field(description="How many users received it.")
 
 
-class InboxItemOut(BaseModel):
+class InboxItemOut(NotificationFields):
     """A notification in the user's inbox."""
 
-    id: int
-    title: str
-    message: str
-    level: LevelName
-    link: str | None
-    sender: str | None = Field(description="The sender's display name; null: the system.")
-    created_at: datetime
     everyone: bool = Field(description="Sent to everyone (not to chosen users).")
     read: bool
 

@@ -1,4 +1,6 @@
-// The back office: copy buttons for tokens and commands. The text is in the page
+// The back office: ticking a user on the Notify page chooses "The users ticked below"
+// (the server refuses "Everyone" with users ticked, rather than guess); and copy
+// buttons for tokens and commands. The text is in the page
 // already (selectable by hand); the clipboard API needs a secure context, so where it
 // is missing or refused, the text is selected for the viewer to copy.
 (function () {
@@ -28,6 +30,13 @@
     }
     say(button, copied ? "Copied." : "Selected: press Ctrl+C (⌘C on a Mac) to copy.");
   }
+
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (box.type !== "checkbox" || box.name !== "users" || !box.checked) return;
+    var chosen = box.form && box.form.querySelector('input[name="audience"][value="users"]');
+    if (chosen) chosen.checked = true;
+  });
 
   document.addEventListener("click", function (event) {
     var button = event.target.closest("button[data-copy]");

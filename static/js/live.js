@@ -366,10 +366,15 @@
 
   // --- Starting and leaving -----------------------------------------------------------
 
+  // The stream carrying a view says who may take it off (a guest of a public dashboard
+  // has no session to be known by): this tab's own, or, for a follower the leader saw
+  // go, the leader's.
   function leave(whichView, whichTab, beacon) {
+    var carrier = whichView === view && role === "follower" ? joined : streamId;
     var form = new FormData();
     form.append("view", whichView);
     form.append("tab", whichTab);
+    form.append("stream", carrier || "");
     form.append("csrf_token", csrfToken());
     if (beacon && navigator.sendBeacon) {
       navigator.sendBeacon("/events/views/leave", form);

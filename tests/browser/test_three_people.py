@@ -83,7 +83,6 @@ def test_a_notification_to_one_viewer_reaches_only_their_tabs_and_a_read_clears_
 
     admin.fill("input[name=title]", "Vent check <today>")
     admin.fill("textarea[name=message]", "Please look at the vent.\nSee /devices/greenhouse")
-    admin.check("input[name=audience][value=users]")
     admin.check("input[name=users][value=maria]")
     admin.click("main form button[type=submit].primary")
     admin.wait_for_selector("text=Sent to 1 user")

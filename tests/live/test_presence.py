@@ -7,6 +7,7 @@ import json
 import pytest
 
 from app.live.hub import (
+    GUEST,
     OVERVIEW,
     PAGE,
     LiveHub,
@@ -107,7 +108,7 @@ def watching(hub: LiveHub, who: Watcher = BORIS) -> tuple[Viewer, Lists]:
 def test_a_navigation_within_the_grace_is_no_leave(hub: LiveHub, clock: FakeClock) -> None:
     anna = hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v1")
     boris, seen = watching(hub)
-    hub.leave(ANNA, "v1")  # the page said it was going
+    hub.leave(ANNA, "v1", anna.stream_id)  # the page said it was going
     hub.close(anna)
     clock.advance(0.3)
     hub.open(device_topic(1), "a", None, ANNA, tab="t1", view="v9")  # the same tab's next page
@@ -123,7 +124,7 @@ def test_a_navigation_within_the_grace_is_no_leave(hub: LiveHub, clock: FakeCloc
 def test_a_closed_tab_leaves_after_the_short_grace(hub: LiveHub, clock: FakeClock) -> None:
     anna = hub.open(OVERVIEW, "a", None, ANNA, tab="t1", view="v1")
     boris, seen = watching(hub)
-    hub.leave(ANNA, "v1")
+    hub.leave(ANNA, "v1", anna.stream_id)
     hub.close(anna)
     hub.tick()
     seen.read(drain(boris))
@@ -186,10 +187,20 @@ def test_a_stream_is_joined_only_by_its_own_session(hub: LiveHub) -> None:
         hub.join(sid, BORIS, OVERVIEW, tab="t9", view="v9")
     with pytest.raises(UnknownStream):
         hub.join("no-such-stream", ANNA, OVERVIEW, tab="t9", view="v9")
-    hub.leave(BORIS, "v1")  # another session cannot make Anna's tab leave either
+    hub.leave(BORIS, "v1", sid)  # another session cannot make Anna's tab leave either
     hub.tick()
     seen.read(drain(leader))
     assert seen.shown() == [("Anna", 1)]
+    assert "v1" in leader.views
+
+
+def test_a_guest_cannot_take_another_guests_tab_off_its_stream(hub: LiveHub) -> None:
+    victim = hub.open(OVERVIEW, "a", None, GUEST, tab="t1", view="v1")
+    sid = stream_id(drain(victim))
+    hub.leave(GUEST, "v1", "a-guessed-stream")  # the same identity, not its stream
+    assert "v1" in victim.views
+    hub.leave(GUEST, "v1", sid)  # the tab itself, which knows its stream
+    assert "v1" not in victim.views
 
 
 def test_a_notification_reaches_only_its_recipients_streams(hub: LiveHub) -> None:

@@ -86,7 +86,6 @@ def test_sending_to_chosen_users_comes_back_with_a_confirmation(
 def test_everyone_reaches_every_user(server: LiveServer, boss: Account) -> None:
     make_account(server.app, "maria")
     form = [("title", "All"), ("message", "m"), ("level", "info"), ("audience", "everyone")]
-    form.append(("users", "maria"))  # ticked, but "everyone" was chosen
     sent = post_form(server, boss, form)
     assert sent.headers["location"] == "/admin/notify?sent=2"
     assert inbox_titles(server, "boss") == inbox_titles(server, "maria") == ["All"]
@@ -131,3 +130,21 @@ def test_viewers_cannot_open_or_post_the_form(server: LiveServer) -> None:
     assert httpx.get(server.url + "/admin/notify", cookies=viewer.cookies).status_code == 403
     answer = post_form(server, viewer, [("title", "t"), ("message", "m")])
     assert answer.status_code == 403 and inbox_titles(server, "maria") == []
+
+
+@pytest.mark.parametrize(
+    ("audience", "says"),
+    [(None, "users are ticked"), ("everyone", "users are ticked"), ("zzz", "choose Everyone")],
+)
+def test_ticked_users_never_go_to_everyone_whatever_the_audience_says(
+    server: LiveServer, boss: Account, audience: str | None, says: str
+) -> None:
+    make_account(server.app, "ann")
+    make_account(server.app, "bob")
+    form = [("title", "Private"), ("message", "for bob"), ("users", "bob")]
+    if audience is not None:
+        form.append(("audience", audience))
+    refused = post_form(server, boss, form)
+    assert refused.status_code == 422
+    assert says in refused.text and 'id="audience-error"' in refused.text
+    assert inbox_titles(server, "ann") == inbox_titles(server, "bob") == []

@@ -68,8 +68,15 @@ def test_joining_is_refused_clearly(server: LiveServer) -> None:
         cookies=maria.cookies,
     )
     assert forged.status_code == 403 and "CSRF" in forged.json()["detail"]
-    stranger = httpx.post(server.url + "/events/views/leave", data={"view": "v1"})
+    stranger = httpx.post(server.url + "/events/views/leave", data={"view": "v1", "stream": stream})
     assert stranger.status_code == 401
+    cross_site = httpx.post(
+        server.url + "/events/views/leave",
+        data={"view": "not an id"},  # refused for where it comes from, before its fields
+        cookies=maria.cookies,
+        headers={"Origin": "https://evil.example"},
+    )
+    assert cross_site.status_code == 403
 
 
 def test_a_tab_that_says_it_leaves_is_gone_from_the_header_within_two_seconds(
@@ -78,12 +85,12 @@ def test_a_tab_that_says_it_leaves_is_gone_from_the_header_within_two_seconds(
     maria = make_account(server.app, "maria", display_name="Maria")
     jonas = make_account(server.app, "jonas", display_name="Jonas")
     watcher = RawStream(server, maria, query="page=other&tab=m1&view=m1")
-    RawStream(server, jonas, query="page=other&tab=j1&view=j1")
+    his = RawStream(server, jonas, query="page=other&tab=j1&view=j1")
     watcher.wait_for_lists(lambda seen: seen.shown() == [("Jonas", 1), ("Maria", 1)])
     started = time.monotonic()
     left = httpx.post(
         server.url + "/events/views/leave",
-        data={"view": "j1", "tab": "j1", "csrf_token": jonas.csrf},
+        data={"view": "j1", "tab": "j1", "stream": his.stream_id(), "csrf_token": jonas.csrf},
         cookies=jonas.cookies,
         headers={"Origin": server.url},
     )
@@ -132,3 +139,24 @@ def test_presence_can_be_kept_for_admins(sqlite_url: str) -> None:
         assert not [e for _, e, _ in frames(hers.whole()) if e.startswith(("presence", "watchers"))]
         page = httpx.get(server.url + "/", cookies=maria.cookies).text
         assert 'id="presence"' not in page
+
+
+def test_a_guest_cannot_take_another_guests_tab_off_its_stream(sqlite_url: str) -> None:
+    settings = make_settings(sqlite_url, public_dashboard=True, refresh_interval=0.1)
+    with run_live_server(settings) as server:
+        guest = Account("", "", "", "")  # no cookie: a guest of a public dashboard
+        victim = RawStream(server, guest, query="topic=overview&tab=tabA&view=viewA")
+        stream = victim.stream_id()
+        hub = server.app.state.services.hub
+        # Another guest (another browser, or any page: a guest has no CSRF token).
+        forged = httpx.post(
+            server.url + "/events/views/leave", data={"view": "viewA", "stream": "x"}
+        )
+        assert forged.status_code == 204
+        assert any("viewA" in viewer.views for viewer in hub.streams.viewers())
+        own = httpx.post(
+            server.url + "/events/views/leave", data={"view": "viewA", "stream": stream}
+        )
+        assert own.status_code == 204
+        assert not any("viewA" in viewer.views for viewer in hub.streams.viewers())
+        victim.close()

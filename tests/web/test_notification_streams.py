@@ -193,3 +193,23 @@ def test_a_reconnect_replays_a_notification_as_the_very_same_frames(server: Live
     # toast, known by its id, is not shown again (static/js/notify.js).
     assert blocks(again.text(), "toast", "unread") == original
     assert len(original) == 2
+
+
+def test_a_restart_shows_no_toast_again_for_what_was_sent_before(sqlite_url: str) -> None:
+    settings = make_settings(
+        sqlite_url, public_dashboard=False, refresh_interval=0.1, sse_ping_seconds=0.3
+    )
+    with run_live_server(settings) as first:
+        boss = make_account(first.app, "boss", role="admin")
+        ann = make_account(first.app, "ann")
+        send(first, boss, title="Vent", message="check it", users=["ann"])
+        read = httpx.post(first.url + URL + "/read-all", headers=ann.bearer)
+        assert read.json() == {"unread": 0}
+    # The same database, a new server (a deploy) within the window the server looks back
+    # over for notifications stored by `telemetry notify`.
+    with run_live_server(settings) as second:
+        stream = RawStream(second, ann)
+        time.sleep(1.5)  # three looks for notifications stored elsewhere
+        toasts = events(stream.whole(), "toast")
+        stream.close()
+    assert toasts == [], "a notification from before the restart, read already, came back"
