@@ -238,6 +238,7 @@ class LiveHub(Roster, Tabs, Audience):
                 frames.append(("points", points_json(view, now, points[device_id])))
             self._send(topic, frames)
         self._lobby.flush(now, watching, self._send)
+        self._inboxes.prune(time.monotonic())
         self._tiles.render_ahead(now, time.perf_counter() + self._interval * RENDER_AHEAD_SHARE)
 
     # -- streams --------------------------------------------------------------------------

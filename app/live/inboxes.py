@@ -8,12 +8,15 @@ Only users with a stream here (or one that ended within the linger) are sent any
 a notification to one user among thousands of viewers costs that user's streams, and
 one to everyone costs one badge per user watching, whatever the number of their tabs.
 The count each user's streams show is kept while they have one, so a second tab opens
-without asking the database.
+without asking the database. The counts events carried are kept for RECENT a while,
+watched or not: a stream whose count was read from the database just before a
+notification was announced opens with the newer one.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Sequence
 
 from app.live.frames import FrameEncoder
@@ -22,6 +25,7 @@ from app.live.streams import HubStats
 from app.live.tiles import Renderer
 
 USER_TOPIC_PREFIX = "user:"
+RECENT = 30.0  # seconds an announced count is kept for the streams opening meanwhile
 
 
 def user_topic(user_id: int) -> str:
@@ -37,14 +41,25 @@ class Inboxes:
         self._stats = stats
         self._encode = encode
         self._unread: dict[int, int] = {}
+        self._recent: dict[int, tuple[int, float]] = {}  # user -> (count, monotonic)
 
     def unread(self, user_id: int) -> int | None:
         """The count this hub knows for a user (None: ask the database)."""
         return self._unread.get(user_id)
 
-    def remember(self, user_id: int, count: int) -> None:
-        """A user's count, as the database gave it when their stream opened."""
+    def remember(self, user_id: int, count: int, counted_at: float = 0.0) -> None:
+        """A user's count, as the database gave it at `counted_at` (monotonic) for a
+        stream opening: an event announced since then knows better."""
+        recent = self._recent.get(user_id)
+        if recent is not None and recent[1] >= counted_at:
+            count = recent[0]
         self._unread.setdefault(user_id, count)
+
+    def prune(self, now: float) -> None:
+        """Forget the announced counts older than RECENT (`now`: time.monotonic())."""
+        old = [user for user, (_, at) in self._recent.items() if at < now - RECENT]
+        for user_id in old:
+            del self._recent[user_id]
 
     def forget(self, user_id: int) -> None:
         """A user has no stream left: their count may change unseen from now on."""
@@ -59,7 +74,9 @@ class Inboxes:
     ) -> int:
         """A toast and a new badge to each recipient watching; returns how many."""
         sent = 0
+        at = time.monotonic()
         for user_id, count in unread:
+            self._recent[user_id] = (count, at)
             topic = user_topic(user_id)
             if not watched(topic):
                 continue
@@ -80,6 +97,7 @@ class Inboxes:
     ) -> None:
         """A user read some (ids) or all (None) notifications: every tab of theirs hears."""
         topic = user_topic(user_id)
+        self._recent[user_id] = (count, time.monotonic())
         if user_id in self._unread:
             self._unread[user_id] = count
         if watched(topic):

@@ -58,7 +58,8 @@ class Watcher:
 
     `session_id` is the session (minus the personal token's id for a token), so that
     ending sessions ends their streams; `unread` their unread count, when the hub does
-    not know it yet (Inboxes.unread).
+    not know it yet (Inboxes.unread), as the database said it at `counted_at`
+    (time.monotonic(), taken before asking).
     """
 
     user_id: int = 0
@@ -66,6 +67,7 @@ class Watcher:
     name: str = ""
     sees_presence: bool = True
     unread: int = 0
+    counted_at: float = 0.0
 
 
 GUEST = Watcher()
@@ -110,7 +112,7 @@ class Tabs:
         view = view or secrets.token_urlsafe(12)
         if w.user_id:
             viewer.topics.add(user_topic(w.user_id))
-            self._inboxes.remember(w.user_id, w.unread)
+            self._inboxes.remember(w.user_id, w.unread, w.counted_at)
         if w.sees_presence:
             viewer.topics.update(t for t in (PRESENCE, watchers_topic(topic)) if t)
         # Browsers reconnect after `retry` ms: spread them so a restart is not a stampede.

@@ -9,6 +9,7 @@ who watches (a user's display name, whether they may see presence, their unread 
 from __future__ import annotations
 
 import re
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -102,10 +103,11 @@ async def watcher_of(services: Services, principal: Principal) -> Watcher:
         return Watcher(0, session, "", not services.settings.presence_admins_only)
     sees = user.is_admin or not services.settings.presence_admins_only
     unread = services.hub.unread(user.id)
+    asked = time.monotonic()  # what the hub hears from now on is newer than the answer
     if unread is None:
         accounts = services.accounts
         unread = await accounts.run(lambda: accounts.notifications.unread_count(user.id))
-    return Watcher(user.id, session, user.display_name, sees, unread)
+    return Watcher(user.id, session, user.display_name, sees, unread, asked)
 
 
 async def live_writer(request: Request) -> Principal:

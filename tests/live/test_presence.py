@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -295,3 +296,17 @@ def test_a_tab_joining_later_gets_the_badge_and_the_header(hub: LiveHub) -> None
     joined = frames(drain(leader))
     assert any(e == "unread" and 'data-unread="3"' in d for _, e, d in joined)
     assert any(e == "presence" for _, e, _ in joined)
+
+
+def test_a_stream_opens_with_a_count_announced_after_the_database_gave_its_own(
+    hub: LiveHub,
+) -> None:
+    asked = time.monotonic()  # the count is read: 3
+    hub.notify('<div id="toast-9">news</div>', [(2, 4)])  # Boris watches nothing yet
+    boris = hub.open(PAGE, "b", None, Watcher(2, 22, "Boris", True, 3, asked), view="v1")
+    [badge] = of(drain(boris), "unread")
+    assert 'data-unread="4"' in badge
+    stale = time.monotonic()  # a later read of the database knows better than the event
+    hub.close(boris)
+    hub.open(PAGE, "b", None, Watcher(2, 22, "Boris", True, 5, stale), view="v2")
+    assert hub.unread(2) == 5
