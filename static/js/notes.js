@@ -105,10 +105,28 @@
     var shown = sorted(), editing = list.querySelector("form.note-edit");
     var editingId = editing ? editing.dataset.id : null;
     if (editingId && notes[editingId]) return;  // keep the edit being typed; drawn after it
+    var focus = focusInList();
     list.textContent = "";
     shown.forEach(function (note) { list.appendChild(item(note)); });
     document.getElementById("notes-empty").hidden = shown.length > 0;
     highlightFromAddress();
+    restoreFocus(focus);
+  }
+
+  // A live redraw replaces the items: the note (or its button) that had the focus gets
+  // it back, so that a keyboard or screen-reader user is not thrown to the page's top.
+  function focusInList() {
+    var active = document.activeElement;
+    if (!active || !list.contains(active)) return null;
+    var li = active.closest("li.note");
+    return li ? { id: li.id, button: active === li ? "" : active.className } : null;
+  }
+
+  function restoreFocus(focus) {
+    var li = focus && document.getElementById(focus.id);
+    if (!li) return;
+    var target = focus.button ? li.getElementsByClassName(focus.button)[0] || li : li;
+    target.focus({ preventScroll: true });
   }
 
   function item(note) {

@@ -154,6 +154,15 @@ def test_errors_show_next_to_their_field_and_a_mention_link_marks_its_note(
     assert linked.evaluate("() => document.activeElement.id") == f"note-{added['id']}"
     assert tab.locator(f"#note-{added['id']}").count() == 0  # not in the last hour's range
 
+    # A note added meanwhile redraws the list live; the linked note keeps the focus.
+    later_one = httpx.post(
+        server.url + "/api/v1/devices/greenhouse/notes",
+        json={"text": "a later one", "at": (at + timedelta(hours=1)).isoformat()},
+        headers=anna.bearer,
+    ).json()
+    linked.wait_for_function(has_note(later_one["id"], "a later one"))
+    assert linked.evaluate("() => document.activeElement.id") == f"note-{added['id']}"
+
 
 def test_a_guest_of_a_public_dashboard_sees_notes_but_no_form(
     people: People,
