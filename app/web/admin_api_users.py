@@ -27,7 +27,7 @@ from app.web.admin_models import (
     UserPatch,
 )
 from app.web.auth import AdminApi, actor_of
-from app.web.deps import ServicesDep
+from app.web.deps import ROW_ID_MAX, ServicesDep
 from app.web.errors import UNAVAILABLE, InvalidParameter, invalid, refusal
 
 router = APIRouter(tags=["user management"])
@@ -239,7 +239,7 @@ async def sign_out_everywhere(
     },
 )
 async def end_session(
-    session_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    session_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)],
     request: Request,
     principal: AdminApi,
     services: ServicesDep,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from app.web.deps import services_of
+from app.web.deps import ROW_ID_MAX, services_of
 from app.web.page_render import render_page
 
 router = APIRouter(prefix="/admin/audit")
@@ -18,7 +18,7 @@ PAGE = 50
 @router.get("", response_class=HTMLResponse)
 async def audit_page(
     request: Request,
-    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX)] = None,
 ) -> HTMLResponse:
     """PAGE lines at a time, below the line `before` (the "Older" link's)."""
     accounts = services_of(request).accounts

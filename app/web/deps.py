@@ -104,6 +104,10 @@ async def live_device_id(services: Services, name: str) -> int | None:
     return device_id
 
 
+# The largest id a row can have: both databases keep ids as signed 64-bit integers, and a
+# larger one in a path or a form would fail in the driver (a 500) instead of naming no row.
+ROW_ID_MAX = 2**63 - 1
+
 # Characters no device name holds; a name with one names no device (404, errors.py). The
 # domain refuses every Unicode "other" character (control, format, private use,
 # unassigned): a pattern states the control characters, which is as far as it can go

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.web.auth import SignedInPage, root_path
-from app.web.deps import services_of
+from app.web.deps import ROW_ID_MAX, services_of
 from app.web.page_render import render_page
 
 router = APIRouter(include_in_schema=False)
@@ -46,7 +46,7 @@ async def inbox_page(
 async def read_one(
     request: Request,
     principal: SignedInPage,
-    notification_id: Annotated[int, Form(alias="id", ge=1, le=2**63 - 1)],
+    notification_id: Annotated[int, Form(alias="id", ge=1, le=ROW_ID_MAX)],
     page: FormPage = 1,
 ) -> RedirectResponse:
     """Mark one notification read (one not the user's changes nothing), then back."""

@@ -23,14 +23,14 @@ from app.accounts import NOTE_MAX, NoteError, NoteInfo, NoteNotFound, NotePermis
 from app.telemetry import DeviceError, normalize_device_name
 from app.web.auth import READ_REFUSALS, LoginRequired, Principal, api_reader, identify
 from app.web.csrf import Forbidden, check_csrf
-from app.web.deps import DeviceName, Services, ServicesDep, services_of
+from app.web.deps import ROW_ID_MAX, DeviceName, Services, ServicesDep, services_of
 from app.web.errors import UNAVAILABLE, InvalidParameter, invalid, refusal
 from app.web.history import RANGE_RULES, From, To, read_range
 from app.web.note_payloads import note_payload
 
 router = APIRouter(prefix="/api/v1/devices", tags=["chart notes"])
 
-NoteId = Annotated[int, Path(ge=1, description="The note's id.")]
+NoteId = Annotated[int, Path(ge=1, le=ROW_ID_MAX, description="The note's id.")]
 
 WRITE_REFUSALS: dict[int | str, dict[str, Any]] = {
     **READ_REFUSALS,
@@ -233,7 +233,11 @@ async def change_note(
     "/{name}/notes/{note_id}",
     status_code=204,
     summary="Delete a chart note",
-    responses={**WRITE_REFUSALS, 404: refusal("The device has no note with that id.")},
+    responses={
+        **WRITE_REFUSALS,
+        404: refusal("The device has no note with that id."),
+        422: invalid("The note id is not a whole number from 1 to 2^63 - 1."),
+    },
 )
 async def delete_note(
     name: DeviceName, note_id: NoteId, principal: NoteWriter, services: ServicesDep

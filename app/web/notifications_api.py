@@ -18,7 +18,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 
 from app.accounts import NotificationError
 from app.web.auth import ADMIN_REFUSALS, OWN_REFUSALS, AdminApi, SignedInApi, actor_of
-from app.web.deps import ServicesDep
+from app.web.deps import ROW_ID_MAX, ServicesDep
 from app.web.errors import UNAVAILABLE, InvalidParameter, invalid, refusal
 from app.web.notification_models import (
     InboxOut,
@@ -138,7 +138,7 @@ async def read_all(principal: SignedInApi, services: ServicesDep) -> UnreadOut:
     },
 )
 async def read_one(
-    notification_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    notification_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)],
     principal: SignedInApi,
     services: ServicesDep,
 ) -> UnreadOut:

@@ -13,8 +13,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.web.auth import SESSION_COOKIE
 from tests.conftest import AppFactory
 from tests.factories import add_device, bearer
+from tests.signing_in import make_account
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 json_values = st.recursive(
@@ -148,3 +150,51 @@ def test_a_nul_in_a_name_is_refused_before_the_database_sees_it(
     # PostgreSQL takes no NUL in a text parameter: the name must not reach it.
     with TestClient(make_app(database_url=database_url)) as test_client:
         assert test_client.get(path, params=params).status_code in (404, 422)
+
+
+def integer_parameters(document: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(method, path, where, name) of every integer path or query parameter documented."""
+    found = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                kinds = [schema.get("type")] + [s.get("type") for s in schema.get("anyOf", [])]
+                if "integer" in kinds and parameter["in"] in ("path", "query"):
+                    found.append((method.upper(), path, parameter["in"], parameter["name"]))
+    return found
+
+
+@pytest.mark.parametrize("value", [2**63, 10**30, -(2**63) - 1])
+def test_an_id_beyond_what_a_database_holds_is_refused_naming_it(
+    make_app: AppFactory, database_url: str, value: int
+) -> None:
+    # Both databases keep ids as signed 64-bit integers: a larger number must be a 422
+    # naming the parameter, not a driver's overflow (a 500).
+    app = make_app(database_url=database_url)
+    with TestClient(app) as test_client:
+        add_device(app, "greenhouse")
+        admin = make_account(app, "root", role="admin")
+        parameters = integer_parameters(app.openapi())
+        assert len(parameters) >= 5, parameters  # note, notification and session ids at least
+        for method, path, where, name in parameters:
+            url = path.replace("{name}", "greenhouse")
+            query = {"quantity": "temperature"}  # what the history's reads require
+            if where == "path":
+                url = url.replace(f"{{{name}}}", str(value))
+            else:
+                query[name] = str(value)
+            answer = test_client.request(method, url, params=query, headers=admin.bearer)
+            if where == "query" and answer.status_code == 200:
+                continue  # a count, not an id: as many as there are (max_points)
+            assert answer.status_code == 422, (method, url, query, answer.text)
+            assert [where, name] in [e["loc"] for e in answer.json()["detail"]], answer.text
+        # The inbox's form takes an id too.
+        test_client.cookies.set(SESSION_COOKIE, admin.cookie)
+        answer = test_client.post(
+            "/inbox/read",
+            data={"id": str(value), "csrf_token": admin.csrf},
+            headers={"Origin": "http://testserver"},
+        )
+        assert answer.status_code == 422, answer.text
+        assert ["body", "id"] in [e["loc"] for e in answer.json()["detail"]], answer.text
