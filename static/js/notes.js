@@ -115,18 +115,20 @@
 
   // A live redraw replaces the items: the note (or its button) that had the focus gets
   // it back, so that a keyboard or screen-reader user is not thrown to the page's top.
+  var FOCUSABLE = "a, button";
+
   function focusInList() {
     var active = document.activeElement;
     if (!active || !list.contains(active)) return null;
     var li = active.closest("li.note");
-    return li ? { id: li.id, button: active === li ? "" : active.className } : null;
+    if (!li) return null;
+    return { id: li.id, at: Array.prototype.indexOf.call(li.querySelectorAll(FOCUSABLE), active) };
   }
 
   function restoreFocus(focus) {
     var li = focus && document.getElementById(focus.id);
     if (!li) return;
-    var target = focus.button ? li.getElementsByClassName(focus.button)[0] || li : li;
-    target.focus({ preventScroll: true });
+    (li.querySelectorAll(FOCUSABLE)[focus.at] || li).focus({ preventScroll: true });
   }
 
   function item(note) {

@@ -56,8 +56,9 @@ def test_every_answer_is_one_the_openapi_document_states(sqlite_url: str) -> Non
 
 def test_every_answer_to_an_admin_is_one_the_openapi_document_states(sqlite_url: str) -> None:
     # Whatever an admin sends to the operations of people, the answer is documented and
-    # never a server error (ids beyond what the database holds, unknown users, notes
-    # outside the chart's range); "maria" is there to be named and mentioned.
+    # never a server error; "maria" is there to be named and mentioned. (The seeded cases
+    # need not reach every edge: test_no_server_errors.py sends the ids beyond what a
+    # database holds to every integer parameter.)
     with run_live_server(make_settings(sqlite_url)) as server:
         token = add_device(server.app, "greenhouse")
         admin = make_account(server.app, "root", role="admin")
