@@ -64,8 +64,11 @@ async def keep_alive_forever(hub: LiveHub, ping_seconds: float, ticked: asyncio.
         due = min(next_check, next_ping)
         await asyncio.sleep(max(0.0, due - loop.time()))
         ticked.clear()
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancel that
+        # comes as the tick does, and the hub's stop would wait for this loop forever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ticked.wait(), tick_wait)
+            async with asyncio.timeout(tick_wait):
+                await ticked.wait()
         next_check = loop.time() + STALL_CHECK
         try:
             hub.drop_stalled(loop.time())

@@ -185,8 +185,11 @@ class GroupCommitWriter:
                 # none left out, only a request or stop() wakes the writer (with a
                 # flush interval of 0 a timeout would spin).
                 idle = self._tx.flush_interval if self._tx.rollups_unflushed else None
+                # asyncio.timeout, not wait_for, which on Python 3.11 can lose a cancel
+                # that comes as the wakeup does (app/live/tasks.py says the same).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=idle)
+                    async with asyncio.timeout(idle):
+                        await self._wakeup.wait()
                 continue
             group = self._queue.take(self._batch_rows)
             refusal = self.health.permanent_refusal()
