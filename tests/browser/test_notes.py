@@ -133,7 +133,7 @@ def test_errors_show_next_to_their_field_and_a_mention_link_marks_its_note(
     assert tab.get_attribute("#note-form [name=at_local]", "aria-invalid") == "true"
 
     at = datetime.now(UTC) - timedelta(days=3)
-    added = httpx.post(
+    answer = httpx.post(
         server.url + "/api/v1/devices/greenhouse/notes",
         json={
             "text": "an old one",
@@ -141,7 +141,9 @@ def test_errors_show_next_to_their_field_and_a_mention_link_marks_its_note(
             "until": (at + timedelta(hours=2)).isoformat(),
         },
         headers=anna.bearer,
-    ).json()
+    )
+    assert answer.status_code == 201, answer.text
+    added = answer.json()
     span = {
         "from": (at - timedelta(hours=1)).isoformat(),
         "to": (at + timedelta(hours=3)).isoformat(),
