@@ -20,8 +20,7 @@ GIL releases made the loop and the thread trade the GIL thousands of times a sec
 The fsync, which does wait, runs in the fsync thread (fsync_thread.py, wal.py) while
 the next group is staged. PostgreSQL statements wait on the network, so there the whole
 transaction runs in the writer's thread. A full queue answers "overloaded" at once
-instead of piling up (queue.py). A refused write is logged once, when the database starts
-refusing, and once when it recovers (health.py).
+(queue.py); refused writes are logged once as they start and once as they end (health.py).
 """
 
 from __future__ import annotations
@@ -182,11 +181,9 @@ class GroupCommitWriter:
                     async with self._turn:
                         await self._flush_rollups()
                 # Idle: still wake up to fold the last values into the rollups; with
-                # none left out, only a request or stop() wakes the writer (with a
-                # flush interval of 0 a timeout would spin).
+                # none left out, only a request or stop() wakes the writer (with a flush
+                # interval of 0 a timeout would spin). Not wait_for: see live/tasks.py.
                 idle = self._tx.flush_interval if self._tx.rollups_unflushed else None
-                # asyncio.timeout, not wait_for, which on Python 3.11 can lose a cancel
-                # that comes as the wakeup does (app/live/tasks.py says the same).
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(idle):
                         await self._wakeup.wait()
